@@ -1,0 +1,42 @@
+//! The `Env` trait every environment implements.
+
+use crate::{Action, EnvError, Space};
+
+/// What one `step` returns: Gymnasium's `(obs, reward, terminated, truncated)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step<'a> {
+    /// The observation after the step (float32, as Gymnasium's classic control).
+    pub obs: &'a [f32],
+    /// The reward of the step (a Python float in Gymnasium, so `f64`).
+    pub reward: f64,
+    /// The episode reached a terminal state of the MDP (no bootstrapping past it).
+    pub terminated: bool,
+    /// The episode was cut short, e.g. by a time limit (bootstrap from `obs`).
+    pub truncated: bool,
+}
+
+/// An environment, stepped one action at a time. `Send` so a rollout worker on any thread
+/// can own it.
+pub trait Env: Send {
+    /// The space observations are drawn from.
+    fn observation_space(&self) -> &Space;
+    /// The space actions must come from.
+    fn action_space(&self) -> &Space;
+    /// Starts an episode. `Some(seed)` reseeds the env's generator as Gymnasium's
+    /// `reset(seed=...)`; `None` continues its stream.
+    fn reset(&mut self, seed: Option<u64>) -> &[f32];
+    /// Applies one action. Stepping after `terminated` or `truncated` without a reset is
+    /// allowed but meaningless, as in Gymnasium.
+    fn step(&mut self, action: Action<'_>) -> Step<'_>;
+    /// The last observation returned by `reset` or `step`.
+    fn obs(&self) -> &[f32];
+    /// Gymnasium's `env.unwrapped.state`, widened to `f64`.
+    fn state(&self) -> Vec<f64> {
+        Vec::new()
+    }
+    /// Overwrites the internal state (for replaying recordings). Envs without an exposed
+    /// state return `EnvError::StateUnsupported`.
+    fn set_state(&mut self, _state: &[f64]) -> Result<(), EnvError> {
+        Err(EnvError::StateUnsupported)
+    }
+}
