@@ -27,7 +27,26 @@ pub trait Env: Send {
     fn reset(&mut self, seed: Option<u64>) -> &[f32];
     /// Applies one action. Stepping after `terminated` or `truncated` without a reset is
     /// allowed but meaningless, as in Gymnasium.
+    ///
+    /// Gymnasium asserts on an invalid action; panicking inside a rollout worker would take
+    /// the whole worker down, so instead the built-in envs treat an action that
+    /// [`Space::accepts`] rejects (wrong kind, wrong length, discrete index out of range) as
+    /// a step that did not happen: the state stays, the reward is 0, and the step reports
+    /// `truncated = true` (so callers reset) after logging an error. Continuous values out of
+    /// bounds are clipped, as Gymnasium does. Use [`Env::try_step`] to get an error instead.
     fn step(&mut self, action: Action<'_>) -> Step<'_>;
+    /// Like [`Env::step`], but an action the action space does not accept is an
+    /// [`EnvError::InvalidAction`] and the env is left untouched.
+    fn try_step(&mut self, action: Action<'_>) -> Result<Step<'_>, EnvError> {
+        if self.action_space().accepts(action) {
+            Ok(self.step(action))
+        } else {
+            Err(EnvError::InvalidAction {
+                action: format!("{action:?}"),
+                space: format!("{:?}", self.action_space()),
+            })
+        }
+    }
     /// The last observation returned by `reset` or `step`.
     fn obs(&self) -> &[f32];
     /// Gymnasium's `env.unwrapped.state`, widened to `f64`.
@@ -38,5 +57,39 @@ pub trait Env: Send {
     /// state return `EnvError::StateUnsupported`.
     fn set_state(&mut self, _state: &[f64]) -> Result<(), EnvError> {
         Err(EnvError::StateUnsupported)
+    }
+}
+
+/// Boxed envs are envs, so generic code (`VectorEnv<E>`, `TimeLimit<E>`) takes them too.
+impl<E: Env + ?Sized> Env for Box<E> {
+    #[inline]
+    fn observation_space(&self) -> &Space {
+        (**self).observation_space()
+    }
+    #[inline]
+    fn action_space(&self) -> &Space {
+        (**self).action_space()
+    }
+    #[inline]
+    fn reset(&mut self, seed: Option<u64>) -> &[f32] {
+        (**self).reset(seed)
+    }
+    #[inline]
+    fn step(&mut self, action: Action<'_>) -> Step<'_> {
+        (**self).step(action)
+    }
+    #[inline]
+    fn try_step(&mut self, action: Action<'_>) -> Result<Step<'_>, EnvError> {
+        (**self).try_step(action)
+    }
+    #[inline]
+    fn obs(&self) -> &[f32] {
+        (**self).obs()
+    }
+    fn state(&self) -> Vec<f64> {
+        (**self).state()
+    }
+    fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
+        (**self).set_state(state)
     }
 }

@@ -19,4 +19,23 @@ pub enum EnvError {
     /// A state of the wrong length or value was given.
     #[error("invalid state: {0}")]
     InvalidState(String),
+    /// An action of the wrong kind, shape or range for the env's action space.
+    #[error("invalid action {action}: the action space is {space}")]
+    InvalidAction {
+        /// The action, as `Debug` prints it.
+        action: String,
+        /// The action space, as `Debug` prints it.
+        space: String,
+    },
+    /// A vector env was given a number of actions other than its number of envs.
+    #[error("expected {expected} actions (one per env), got {got}")]
+    ActionCount {
+        /// `num_envs` (times the action size, for flat continuous actions).
+        expected: usize,
+        /// The length that was passed.
+        got: usize,
+    },
+    /// A vector env was built from envs that cannot be batched together.
+    #[error("cannot build a vector env: {0}")]
+    VectorEnv(String),
 }

@@ -1,10 +1,34 @@
 //! Environments for rllib: the [`Env`] trait, spaces, Gymnasium-exact classic control,
 //! a registry by id and a vector env. Nothing here knows of torch.
+//!
+//! - [`make`] builds an env by Gymnasium id (`"CartPole-v1"`), wrapped in [`TimeLimit`]
+//!   as `gym.make` does; [`register`] adds user envs to the same registry.
+//! - [`classic_control`] holds the native ports of CartPole, MountainCar,
+//!   MountainCarContinuous, Acrobot and Pendulum, matching Gymnasium 1.2.2 step for step.
+//! - [`VectorEnv`] steps N envs together with same-step auto-reset.
+//! - [`recording`] replays Gymnasium recordings (`.jsonl`) against the native envs.
+//! - With the `gym-rs` feature, `gym_rs::GymRsEnv` adapts envs from the gym-rs crate
+//!   (see the crate README for why native envs are the default).
 
+pub mod classic_control;
 mod env;
 mod error;
+#[cfg(feature = "gym-rs")]
+pub mod gym_rs;
+pub mod recording;
+mod registry;
+mod rng;
 mod space;
+mod time_limit;
+mod vector_env;
 
 pub use env::{Env, Step};
 pub use error::EnvError;
+pub use recording::{replay_file, Mismatch, RecordingError, ReplayReport};
+pub use registry::{
+    make, make_with_max_steps, register, register_with_max_steps, registered_ids, spec, EnvSpec,
+};
+pub use rng::EnvRng;
 pub use space::{Action, Space};
+pub use time_limit::TimeLimit;
+pub use vector_env::{EpisodeStats, VectorEnv, VectorStep};

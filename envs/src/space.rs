@@ -51,6 +51,18 @@ impl Space {
             _ => false,
         }
     }
+
+    /// Whether `step` can apply `action` without falling back to its invalid-action rule:
+    /// the right kind, a discrete index below `n`, a continuous action of `flat_dim` values.
+    /// Unlike [`Space::contains`], continuous values out of bounds are accepted, because
+    /// Gymnasium's continuous envs clip them.
+    pub fn accepts(&self, action: Action<'_>) -> bool {
+        match (self, action) {
+            (Space::Discrete(n), Action::Discrete(a)) => a < *n,
+            (Space::Box { low, .. }, Action::Continuous(x)) => x.len() == low.len(),
+            _ => false,
+        }
+    }
 }
 
 /// One action, borrowed so stepping never allocates.
@@ -60,4 +72,22 @@ pub enum Action<'a> {
     Discrete(usize),
     /// A point of a `Box` space (flattened).
     Continuous(&'a [f32]),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_clippable_values_but_contains_does_not() {
+        let b = Space::uniform_box(-2.0, 2.0, &[1]);
+        assert!(b.accepts(Action::Continuous(&[5.0])));
+        assert!(!b.contains(Action::Continuous(&[5.0])));
+        assert!(!b.accepts(Action::Continuous(&[])));
+        assert!(!b.accepts(Action::Discrete(0)));
+        let d = Space::Discrete(2);
+        assert!(d.accepts(Action::Discrete(1)));
+        assert!(!d.accepts(Action::Discrete(2)));
+        assert!(!d.accepts(Action::Continuous(&[0.0])));
+    }
 }

@@ -1,0 +1,251 @@
+//! N envs stepped together, with the batch layout a batched policy wants.
+
+use crate::{Action, Env, EnvError, Space};
+
+/// What one [`VectorEnv`] step returns, one entry per env, borrowed from the vector env's
+/// own buffers (no allocation per step).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VectorStep<'a> {
+    /// `num_envs * obs_dim` observations, env-major. For an env whose episode ended in this
+    /// step, its row is already the first observation of the next episode; the last
+    /// observation of the finished one is [`VectorEnv::final_obs`].
+    pub obs: &'a [f32],
+    /// Rewards of this step.
+    pub rewards: &'a [f64],
+    /// Which envs reached a terminal state in this step.
+    pub terminated: &'a [bool],
+    /// Which envs were cut short (e.g. by the time limit) in this step.
+    pub truncated: &'a [bool],
+}
+
+/// Copies an observation into its batch row. An env whose observations are not
+/// `obs_dim` long is a bug in that env, but a panic here would kill a rollout worker, so
+/// only the overlap is copied.
+#[inline(always)]
+fn copy_row(row: &mut [f32], obs: &[f32]) {
+    let n = row.len().min(obs.len());
+    row[..n].copy_from_slice(&obs[..n]);
+}
+
+/// Return and length of an episode that ended in the last step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpisodeStats {
+    /// Undiscounted sum of the episode's rewards.
+    pub episode_return: f64,
+    /// Number of steps in the episode.
+    pub length: u64,
+}
+
+/// `num_envs` copies of an env stepped together, auto-resetting an env in the same step
+/// its episode ends (as RLlib's and SB3's vector envs), so every step returns a full batch.
+///
+/// Generic over the env type: `VectorEnv<TimeLimit<CartPole>>` steps without virtual
+/// calls, the default `VectorEnv<Box<dyn Env>>` takes any registered env.
+pub struct VectorEnv<E = Box<dyn Env>> {
+    envs: Vec<E>,
+    obs_dim: usize,
+    observation_space: Space,
+    action_space: Space,
+    obs: Vec<f32>,
+    final_obs: Vec<f32>,
+    rewards: Vec<f64>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    returns: Vec<f64>,
+    lengths: Vec<u64>,
+    finished: Vec<Option<EpisodeStats>>,
+}
+
+impl VectorEnv<Box<dyn Env>> {
+    /// `num_envs` envs made by id from the registry (see [`crate::make`]).
+    pub fn make(id: &str, num_envs: usize) -> Result<Self, EnvError> {
+        let envs = (0..num_envs)
+            .map(|_| crate::make(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(envs)
+    }
+}
+
+impl<E: Env> VectorEnv<E> {
+    /// Batches `envs`, which must be at least one and share their spaces.
+    pub fn new(envs: Vec<E>) -> Result<Self, EnvError> {
+        let Some(first) = envs.first() else {
+            return Err(EnvError::VectorEnv("no envs given".into()));
+        };
+        let observation_space = first.observation_space().clone();
+        let action_space = first.action_space().clone();
+        if let Some(i) = envs.iter().position(|e| {
+            *e.observation_space() != observation_space || *e.action_space() != action_space
+        }) {
+            return Err(EnvError::VectorEnv(format!(
+                "env {i} has other spaces than env 0"
+            )));
+        }
+        let n = envs.len();
+        let obs_dim = observation_space.flat_dim();
+        Ok(Self {
+            envs,
+            obs_dim,
+            observation_space,
+            action_space,
+            obs: vec![0.0; n * obs_dim],
+            final_obs: vec![0.0; n * obs_dim],
+            rewards: vec![0.0; n],
+            terminated: vec![false; n],
+            truncated: vec![false; n],
+            returns: vec![0.0; n],
+            lengths: vec![0; n],
+            finished: vec![None; n],
+        })
+    }
+
+    /// `num_envs` envs built by `f(i)`.
+    pub fn from_fn(num_envs: usize, f: impl FnMut(usize) -> E) -> Result<Self, EnvError> {
+        Self::new((0..num_envs).map(f).collect())
+    }
+
+    /// How many envs step together.
+    pub fn num_envs(&self) -> usize {
+        self.envs.len()
+    }
+
+    /// Length of one env's flattened observation.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// The observation space of one env.
+    pub fn single_observation_space(&self) -> &Space {
+        &self.observation_space
+    }
+
+    /// The action space of one env.
+    pub fn single_action_space(&self) -> &Space {
+        &self.action_space
+    }
+
+    /// The envs, e.g. to read their state.
+    pub fn envs(&self) -> &[E] {
+        &self.envs
+    }
+
+    /// The batch of current observations (`num_envs * obs_dim`).
+    pub fn obs(&self) -> &[f32] {
+        &self.obs
+    }
+
+    /// Resets every env: `Some(seed)` seeds env `i` with `seed + i` (wrapping), `None`
+    /// continues each env's stream. Returns the batch of first observations.
+    pub fn reset(&mut self, seed: Option<u64>) -> &[f32] {
+        let d = self.obs_dim;
+        for (i, env) in self.envs.iter_mut().enumerate() {
+            let o = env.reset(seed.map(|s| s.wrapping_add(i as u64)));
+            copy_row(&mut self.obs[i * d..(i + 1) * d], o);
+        }
+        self.rewards.fill(0.0);
+        self.terminated.fill(false);
+        self.truncated.fill(false);
+        self.returns.fill(0.0);
+        self.lengths.fill(0);
+        self.finished.fill(None);
+        &self.obs
+    }
+
+    /// Steps every env with its action (`actions[i]` for env `i`). The actions are all
+    /// checked before any env moves, so an error leaves the vector env untouched.
+    pub fn step(&mut self, actions: &[Action<'_>]) -> Result<VectorStep<'_>, EnvError> {
+        self.check_count(actions.len(), 1)?;
+        if let Some(bad) = actions.iter().find(|a| !self.action_space.accepts(**a)) {
+            return Err(self.invalid(*bad));
+        }
+        Ok(self.step_with(|i| actions[i]))
+    }
+
+    /// Steps every env of a `Discrete` action space with the index `actions[i]`.
+    pub fn step_discrete(&mut self, actions: &[usize]) -> Result<VectorStep<'_>, EnvError> {
+        self.check_count(actions.len(), 1)?;
+        let n = match self.action_space {
+            Space::Discrete(n) => n,
+            Space::Box { .. } => usize::MAX,
+        };
+        if let Some(&bad) = actions.iter().find(|&&a| a >= n) {
+            return Err(self.invalid(Action::Discrete(bad)));
+        }
+        Ok(self.step_with(|i| Action::Discrete(actions[i])))
+    }
+
+    /// Steps every env of a `Box` action space; `actions` is `num_envs * action_dim`
+    /// values, env-major (the layout a batched policy outputs).
+    pub fn step_continuous(&mut self, actions: &[f32]) -> Result<VectorStep<'_>, EnvError> {
+        let k = self.action_space.flat_dim();
+        self.check_count(actions.len(), k)?;
+        if let Space::Discrete(_) = self.action_space {
+            return Err(self.invalid(Action::Continuous(&actions[..k.min(actions.len())])));
+        }
+        Ok(self.step_with(|i| Action::Continuous(&actions[i * k..(i + 1) * k])))
+    }
+
+    /// The last observation of env `i`'s episode if it ended in the last step (the batch
+    /// row already holds the next episode's first one); learners bootstrap from it on
+    /// truncation.
+    pub fn final_obs(&self, i: usize) -> Option<&[f32]> {
+        let done = *self.terminated.get(i)? || self.truncated[i];
+        done.then(|| &self.final_obs[i * self.obs_dim..(i + 1) * self.obs_dim])
+    }
+
+    /// Return and length of env `i`'s episode if it ended in the last step.
+    pub fn finished_episode(&self, i: usize) -> Option<EpisodeStats> {
+        self.finished.get(i).copied().flatten()
+    }
+
+    fn check_count(&self, got: usize, per_env: usize) -> Result<(), EnvError> {
+        let expected = self.envs.len() * per_env;
+        if got == expected {
+            Ok(())
+        } else {
+            Err(EnvError::ActionCount { expected, got })
+        }
+    }
+
+    #[cold]
+    fn invalid(&self, action: Action<'_>) -> EnvError {
+        EnvError::InvalidAction {
+            action: format!("{action:?}"),
+            space: format!("{:?}", self.action_space),
+        }
+    }
+
+    #[inline(always)]
+    fn step_with<'a>(&mut self, action: impl Fn(usize) -> Action<'a>) -> VectorStep<'_> {
+        let d = self.obs_dim;
+        for (i, env) in self.envs.iter_mut().enumerate() {
+            let row = i * d..(i + 1) * d;
+            let s = env.step(action(i));
+            let (reward, terminated, truncated) = (s.reward, s.terminated, s.truncated);
+            self.rewards[i] = reward;
+            self.terminated[i] = terminated;
+            self.truncated[i] = truncated;
+            self.returns[i] += reward;
+            self.lengths[i] += 1;
+            if terminated || truncated {
+                copy_row(&mut self.final_obs[row.clone()], s.obs);
+                self.finished[i] = Some(EpisodeStats {
+                    episode_return: self.returns[i],
+                    length: self.lengths[i],
+                });
+                self.returns[i] = 0.0;
+                self.lengths[i] = 0;
+                copy_row(&mut self.obs[row], env.reset(None));
+            } else {
+                copy_row(&mut self.obs[row], s.obs);
+                self.finished[i] = None;
+            }
+        }
+        VectorStep {
+            obs: &self.obs,
+            rewards: &self.rewards,
+            terminated: &self.terminated,
+            truncated: &self.truncated,
+        }
+    }
+}

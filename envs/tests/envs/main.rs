@@ -1,0 +1,9 @@
+//! The envs crate's one integration-test binary; each concern is a module.
+
+mod harness;
+
+mod recording;
+mod registry;
+mod reset;
+mod time_limit;
+mod vector_env;
