@@ -367,14 +367,12 @@ impl Replay {
             if native_state.len() == state.len() {
                 for (a, b) in native_state.iter().zip(&state) {
                     let diff = (a - b).abs();
-                    if !(diff <= self.report.max_state_diff) {
-                        self.report.max_state_diff = diff;
-                    }
+                    raise(&mut self.report.max_state_diff, diff);
                 }
             }
         }
         let reward_diff = (native.0 - reward).abs();
-        if !(reward_diff <= TOLERANCE) {
+        if !within_tolerance(reward_diff) {
             self.mismatch(
                 line,
                 seed,
@@ -382,9 +380,7 @@ impl Replay {
                 format!("reward {} vs recorded {reward}", native.0),
             );
         }
-        if reward_diff > self.report.max_reward_diff || reward_diff.is_nan() {
-            self.report.max_reward_diff = reward_diff;
-        }
+        raise(&mut self.report.max_reward_diff, reward_diff);
         if native.1 != terminated {
             self.mismatch(
                 line,
@@ -443,14 +439,10 @@ impl Replay {
         let mut worst = 0.0f64;
         for (a, b) in native.iter().zip(recorded) {
             let diff = (*a as f64 - (*b as f32) as f64).abs();
-            if !(diff <= worst) {
-                worst = diff;
-            }
+            raise(&mut worst, diff);
         }
-        if !(worst <= self.report.max_obs_diff) {
-            self.report.max_obs_diff = worst;
-        }
-        if !(worst <= TOLERANCE) {
+        raise(&mut self.report.max_obs_diff, worst);
+        if !within_tolerance(worst) {
             let what = format!("obs {native:?} vs recorded {recorded:?} (max diff {worst:e})");
             self.mismatch(line, seed, t, what);
         }
@@ -552,4 +544,16 @@ fn short(v: &Value) -> String {
         s.push_str("...");
     }
     s
+}
+
+/// Whether a difference matches; NaN never does.
+fn within_tolerance(diff: f64) -> bool {
+    diff <= TOLERANCE
+}
+
+/// Raises a running maximum; a NaN difference sticks, so it shows in the report.
+fn raise(max: &mut f64, diff: f64) {
+    if diff.is_nan() || diff > *max {
+        *max = diff;
+    }
 }

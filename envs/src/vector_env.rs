@@ -20,11 +20,31 @@ pub struct VectorStep<'a> {
 
 /// Copies an observation into its batch row. An env whose observations are not
 /// `obs_dim` long is a bug in that env, but a panic here would kill a rollout worker, so
-/// only the overlap is copied.
+/// only the overlap is copied. Rows of classic-control size are copied with fixed-size
+/// moves: a `memcpy` call per 16 bytes showed up as 7% of a vector step.
 #[inline(always)]
 fn copy_row(row: &mut [f32], obs: &[f32]) {
-    let n = row.len().min(obs.len());
-    row[..n].copy_from_slice(&obs[..n]);
+    #[inline(always)]
+    fn fixed<const N: usize>(row: &mut [f32], obs: &[f32]) -> bool {
+        match (row.first_chunk_mut::<N>(), obs.first_chunk::<N>()) {
+            (Some(dst), Some(src)) => {
+                *dst = *src;
+                true
+            }
+            _ => false,
+        }
+    }
+    let copied = match (row.len(), obs.len()) {
+        (2, 2) => fixed::<2>(row, obs),
+        (3, 3) => fixed::<3>(row, obs),
+        (4, 4) => fixed::<4>(row, obs),
+        (6, 6) => fixed::<6>(row, obs),
+        _ => false,
+    };
+    if !copied {
+        let n = row.len().min(obs.len());
+        row[..n].copy_from_slice(&obs[..n]);
+    }
 }
 
 /// Return and length of an episode that ended in the last step.
@@ -53,7 +73,9 @@ pub struct VectorEnv<E = Box<dyn Env>> {
     truncated: Vec<bool>,
     returns: Vec<f64>,
     lengths: Vec<u64>,
-    finished: Vec<Option<EpisodeStats>>,
+    /// Per env: the return and length of the episode that ended in the last step (read
+    /// only while that env's `terminated` or `truncated` flag is set).
+    finished: Vec<EpisodeStats>,
 }
 
 impl VectorEnv<Box<dyn Env>> {
@@ -95,7 +117,13 @@ impl<E: Env> VectorEnv<E> {
             truncated: vec![false; n],
             returns: vec![0.0; n],
             lengths: vec![0; n],
-            finished: vec![None; n],
+            finished: vec![
+                EpisodeStats {
+                    episode_return: 0.0,
+                    length: 0
+                };
+                n
+            ],
         })
     }
 
@@ -147,7 +175,6 @@ impl<E: Env> VectorEnv<E> {
         self.truncated.fill(false);
         self.returns.fill(0.0);
         self.lengths.fill(0);
-        self.finished.fill(None);
         &self.obs
     }
 
@@ -195,7 +222,8 @@ impl<E: Env> VectorEnv<E> {
 
     /// Return and length of env `i`'s episode if it ended in the last step.
     pub fn finished_episode(&self, i: usize) -> Option<EpisodeStats> {
-        self.finished.get(i).copied().flatten()
+        let done = *self.terminated.get(i)? || self.truncated[i];
+        done.then(|| self.finished[i])
     }
 
     fn check_count(&self, got: usize, per_env: usize) -> Result<(), EnvError> {
@@ -217,28 +245,38 @@ impl<E: Env> VectorEnv<E> {
 
     #[inline(always)]
     fn step_with<'a>(&mut self, action: impl Fn(usize) -> Action<'a>) -> VectorStep<'_> {
+        let n = self.envs.len();
         let d = self.obs_dim;
-        for (i, env) in self.envs.iter_mut().enumerate() {
+        // Re-slicing every buffer to `n` lets the compiler drop the bounds checks below.
+        let envs = &mut self.envs[..n];
+        let obs = &mut self.obs[..n * d];
+        let final_obs = &mut self.final_obs[..n * d];
+        let rewards = &mut self.rewards[..n];
+        let terminated = &mut self.terminated[..n];
+        let truncated = &mut self.truncated[..n];
+        let returns = &mut self.returns[..n];
+        let lengths = &mut self.lengths[..n];
+        let finished = &mut self.finished[..n];
+        for i in 0..n {
+            let env = &mut envs[i];
             let row = i * d..(i + 1) * d;
             let s = env.step(action(i));
-            let (reward, terminated, truncated) = (s.reward, s.terminated, s.truncated);
-            self.rewards[i] = reward;
-            self.terminated[i] = terminated;
-            self.truncated[i] = truncated;
-            self.returns[i] += reward;
-            self.lengths[i] += 1;
-            if terminated || truncated {
-                copy_row(&mut self.final_obs[row.clone()], s.obs);
-                self.finished[i] = Some(EpisodeStats {
-                    episode_return: self.returns[i],
-                    length: self.lengths[i],
-                });
-                self.returns[i] = 0.0;
-                self.lengths[i] = 0;
-                copy_row(&mut self.obs[row], env.reset(None));
+            rewards[i] = s.reward;
+            terminated[i] = s.terminated;
+            truncated[i] = s.truncated;
+            returns[i] += s.reward;
+            lengths[i] += 1;
+            if s.terminated || s.truncated {
+                copy_row(&mut final_obs[row.clone()], s.obs);
+                finished[i] = EpisodeStats {
+                    episode_return: returns[i],
+                    length: lengths[i],
+                };
+                returns[i] = 0.0;
+                lengths[i] = 0;
+                copy_row(&mut obs[row], env.reset(None));
             } else {
-                copy_row(&mut self.obs[row], s.obs);
-                self.finished[i] = None;
+                copy_row(&mut obs[row], s.obs);
             }
         }
         VectorStep {
