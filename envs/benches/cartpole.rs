@@ -70,7 +70,10 @@ fn main() {
         .iter()
         .find(|a| a.parse::<u64>().is_err() && !a.starts_with("--"))
         .cloned();
-    let wanted = |name: &str| filter.as_ref().map_or(true, |f| name.contains(f.as_str()));
+    let wanted = |name: &str| match &filter {
+        None => true,
+        Some(f) => name.contains(f.as_str()),
+    };
     let mut generic = TimeLimit::new(CartPole::new(), 500);
     let mut boxed = make("CartPole-v1").expect("registered");
     let mut vec_generic =
