@@ -1,0 +1,1 @@
+//! Microbenchmark (todo).

@@ -1,0 +1,120 @@
+//! The object store: values by id, their waiters and dependents, and what introspection shows.
+
+use crate::error::RuntimeError;
+use crate::ids::{ObjectId, TaskId, WorkerId};
+use crate::registry::ErasedFn;
+use crate::value::Value;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::Thread;
+use std::time::Instant;
+
+/// A parked thread waiting for objects; notified outside the store's lock.
+pub(crate) struct Waiter {
+    thread: Thread,
+    flag: AtomicBool,
+}
+
+impl Waiter {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Waiter {
+            thread: std::thread::current(),
+            flag: AtomicBool::new(false),
+        })
+    }
+    pub fn notify(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+    /// Waits for a notification; false if the deadline passed first.
+    pub fn wait(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.flag.swap(false, Ordering::Acquire) {
+                return true;
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return self.flag.swap(false, Ordering::Acquire);
+                    }
+                    std::thread::park_timeout(d - now);
+                }
+            }
+        }
+    }
+}
+
+/// Whether an object has a value yet.
+pub(crate) enum ObjState {
+    Pending,
+    Ready(Value),
+    Failed(RuntimeError),
+}
+
+/// How to tell an object's size without knowing its type.
+#[derive(Clone, Copy)]
+pub(crate) enum SizeHint {
+    Unknown,
+    Known(usize),
+    Serialized(&'static dyn ErasedFn),
+}
+
+/// One object in the store.
+pub(crate) struct ObjectEntry {
+    pub state: ObjState,
+    pub waiters: Vec<Arc<Waiter>>,
+    pub dependents: Vec<TaskId>,
+    pub producer: Option<TaskId>,
+    pub is_put: bool,
+    /// The last user ref dropped while the value was pending: discard it on arrival.
+    pub released: bool,
+    pub size: SizeHint,
+    /// The worker process it came from, if any (it is stored in the driver either way).
+    pub from_worker: Option<WorkerId>,
+}
+
+impl ObjectEntry {
+    pub fn pending(producer: TaskId) -> Self {
+        ObjectEntry {
+            state: ObjState::Pending,
+            waiters: Vec::new(),
+            dependents: Vec::new(),
+            producer: Some(producer),
+            is_put: false,
+            released: false,
+            size: SizeHint::Unknown,
+            from_worker: None,
+        }
+    }
+}
+
+/// Where an object's state stands, for `object_info`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum ObjectStatus {
+    /// Its task has not finished.
+    Pending,
+    /// The value is stored.
+    Ready,
+    /// Its task failed; `get` returns the error.
+    Failed(String),
+}
+
+/// One row of the object table (the seed's `object_search_bar`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectInfo {
+    /// The object.
+    pub object_id: ObjectId,
+    /// Serialized size in bytes, when known (registered types, process mode, byte buffers).
+    pub size: Option<usize>,
+    /// The task that produces it; `None` for `put`.
+    pub task: Option<TaskId>,
+    /// Where it lives (today: the driver's in-memory store, in every mode).
+    pub location: String,
+    /// Whether it was created by `put`.
+    pub is_put: bool,
+    /// Pending, ready or failed.
+    pub status: ObjectStatus,
+}

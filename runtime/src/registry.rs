@@ -1,0 +1,293 @@
+//! Functions and actor types registered by name, so a worker process can find the code that a
+//! driver asks it to run. Thread mode calls the same statics directly, without serde.
+
+use crate::error::TaskError;
+use crate::value::{decode_value, encode_value, ArgSlot, ArgTuple, Data, Value};
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// Type-erased view of a remote function; what the scheduler and workers hold.
+pub trait ErasedFn: Send + Sync {
+    /// Registered name.
+    fn name(&self) -> &'static str;
+    /// Runs with resolved arguments (thread mode).
+    fn invoke(&self, args: Vec<ArgSlot>) -> Result<Value, TaskError>;
+    /// Serializes resolved arguments for a worker process.
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String>;
+    /// Runs inside a worker process on serialized arguments, returning the serialized result.
+    fn invoke_bytes(&self, args: &[Vec<u8>]) -> Result<Vec<u8>, TaskError>;
+    /// Deserializes a worker process's result into a stored value.
+    fn decode_result(&self, b: &[u8]) -> Result<Value, String>;
+    /// Serialized size of a stored result, for `object_info`.
+    fn result_size(&self, v: &Value) -> Option<usize>;
+}
+
+/// Type-erased view of an actor class: how to construct its state.
+pub trait ErasedClass: Send + Sync {
+    /// Registered name.
+    fn name(&self) -> &'static str;
+    /// Builds the state from resolved arguments (thread mode).
+    fn construct(&self, args: Vec<ArgSlot>) -> Result<Box<dyn Any + Send>, TaskError>;
+    /// Serializes constructor arguments for a worker process.
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String>;
+    /// Builds the state inside a worker process.
+    fn construct_bytes(&self, args: &[Vec<u8>]) -> Result<Box<dyn Any + Send>, TaskError>;
+}
+
+/// Type-erased view of an actor method.
+pub trait ErasedMethod: Send + Sync {
+    /// Registered name.
+    fn name(&self) -> &'static str;
+    /// Runs on the state with resolved arguments (thread mode).
+    fn invoke(&self, state: &mut (dyn Any + Send), args: Vec<ArgSlot>) -> Result<Value, TaskError>;
+    /// Serializes resolved arguments for a worker process.
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String>;
+    /// Runs inside a worker process.
+    fn invoke_bytes(
+        &self,
+        state: &mut (dyn Any + Send),
+        args: &[Vec<u8>],
+    ) -> Result<Vec<u8>, TaskError>;
+    /// Deserializes a worker process's result into a stored value.
+    fn decode_result(&self, b: &[u8]) -> Result<Value, String>;
+}
+
+enum Body<F, G> {
+    Plain(F),
+    Fallible(G),
+}
+
+/// A remote function: a name plus a plain `fn`; declare with [`remote_fn!`](crate::remote_fn)
+/// or as a `static` and register it with [`register!`](crate::register).
+pub struct RemoteFn<Args, R> {
+    name: &'static str,
+    body: Body<fn(Args) -> R, fn(Args) -> Result<R, TaskError>>,
+}
+
+impl<Args: ArgTuple, R: Data> RemoteFn<Args, R> {
+    /// A function that cannot fail except by panicking.
+    pub const fn new(name: &'static str, f: fn(Args) -> R) -> Self {
+        RemoteFn {
+            name,
+            body: Body::Plain(f),
+        }
+    }
+    /// A function whose `Err` becomes a `TaskFailed` error at `get`.
+    pub const fn fallible(name: &'static str, f: fn(Args) -> Result<R, TaskError>) -> Self {
+        RemoteFn {
+            name,
+            body: Body::Fallible(f),
+        }
+    }
+    /// Registered name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+    /// Runs the function here, now, without the runtime.
+    pub fn call_local(&self, args: Args) -> Result<R, TaskError> {
+        match &self.body {
+            Body::Plain(f) => Ok(f(args)),
+            Body::Fallible(f) => f(args),
+        }
+    }
+    /// The inventory entry that makes this function known to worker processes.
+    pub const fn registration(&'static self) -> Registration {
+        Registration::Function(self)
+    }
+}
+
+impl<Args: ArgTuple, R: Data> ErasedFn for RemoteFn<Args, R> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn invoke(&self, args: Vec<ArgSlot>) -> Result<Value, TaskError> {
+        let a = Args::from_slots(args).map_err(TaskError)?;
+        self.call_local(a).map(|r| Arc::new(r) as Value)
+    }
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String> {
+        Args::encode_slots(args)
+    }
+    fn invoke_bytes(&self, args: &[Vec<u8>]) -> Result<Vec<u8>, TaskError> {
+        let a = Args::decode(args).map_err(TaskError)?;
+        let r = self.call_local(a)?;
+        encode_value(&r).map_err(TaskError)
+    }
+    fn decode_result(&self, b: &[u8]) -> Result<Value, String> {
+        decode_value::<R>(b)
+    }
+    fn result_size(&self, v: &Value) -> Option<usize> {
+        v.downcast_ref::<R>()
+            .and_then(|r| postcard::experimental::serialized_size(r).ok())
+    }
+}
+
+/// An actor class: a name and a constructor from serde arguments.
+pub struct ActorClass<A, Args> {
+    name: &'static str,
+    ctor: fn(Args) -> A,
+}
+
+impl<A: Send + 'static, Args: ArgTuple> ActorClass<A, Args> {
+    /// Declares a class; register it with [`register!`](crate::register) for process mode.
+    pub const fn new(name: &'static str, ctor: fn(Args) -> A) -> Self {
+        ActorClass { name, ctor }
+    }
+    /// Registered name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+    /// The inventory entry that makes this class known to worker processes.
+    pub const fn registration(&'static self) -> Registration {
+        Registration::Class(self)
+    }
+}
+
+impl<A: Send + 'static, Args: ArgTuple> ErasedClass for ActorClass<A, Args> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn construct(&self, args: Vec<ArgSlot>) -> Result<Box<dyn Any + Send>, TaskError> {
+        let a = Args::from_slots(args).map_err(TaskError)?;
+        Ok(Box::new((self.ctor)(a)))
+    }
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String> {
+        Args::encode_slots(args)
+    }
+    fn construct_bytes(&self, args: &[Vec<u8>]) -> Result<Box<dyn Any + Send>, TaskError> {
+        let a = Args::decode(args).map_err(TaskError)?;
+        Ok(Box::new((self.ctor)(a)))
+    }
+}
+
+/// A named actor method: `fn(&mut A, Args) -> R`, callable in both worker modes.
+pub struct ActorMethod<A, Args, R> {
+    name: &'static str,
+    body: Body<fn(&mut A, Args) -> R, fn(&mut A, Args) -> Result<R, TaskError>>,
+}
+
+impl<A: Send + 'static, Args: ArgTuple, R: Data> ActorMethod<A, Args, R> {
+    /// A method that cannot fail except by panicking.
+    pub const fn new(name: &'static str, f: fn(&mut A, Args) -> R) -> Self {
+        ActorMethod {
+            name,
+            body: Body::Plain(f),
+        }
+    }
+    /// A method whose `Err` becomes a `TaskFailed` error at `get`.
+    pub const fn fallible(name: &'static str, f: fn(&mut A, Args) -> Result<R, TaskError>) -> Self {
+        ActorMethod {
+            name,
+            body: Body::Fallible(f),
+        }
+    }
+    /// Registered name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+    fn call(&self, a: &mut A, args: Args) -> Result<R, TaskError> {
+        match &self.body {
+            Body::Plain(f) => Ok(f(a, args)),
+            Body::Fallible(f) => f(a, args),
+        }
+    }
+    fn state<'a>(&self, s: &'a mut (dyn Any + Send)) -> Result<&'a mut A, TaskError> {
+        s.downcast_mut::<A>()
+            .ok_or_else(|| TaskError::msg(format!("{}: actor state has another type", self.name)))
+    }
+    /// The inventory entry that makes this method known to worker processes.
+    pub const fn registration(&'static self) -> Registration {
+        Registration::Method(self)
+    }
+}
+
+impl<A: Send + 'static, Args: ArgTuple, R: Data> ErasedMethod for ActorMethod<A, Args, R> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn invoke(&self, state: &mut (dyn Any + Send), args: Vec<ArgSlot>) -> Result<Value, TaskError> {
+        let a = Args::from_slots(args).map_err(TaskError)?;
+        let s = self.state(state)?;
+        self.call(s, a).map(|r| Arc::new(r) as Value)
+    }
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String> {
+        Args::encode_slots(args)
+    }
+    fn invoke_bytes(
+        &self,
+        state: &mut (dyn Any + Send),
+        args: &[Vec<u8>],
+    ) -> Result<Vec<u8>, TaskError> {
+        let a = Args::decode(args).map_err(TaskError)?;
+        let s = self.state(state)?;
+        let r = self.call(s, a)?;
+        encode_value(&r).map_err(TaskError)
+    }
+    fn decode_result(&self, b: &[u8]) -> Result<Value, String> {
+        decode_value::<R>(b)
+    }
+}
+
+/// One registered item, collected across the whole binary by `inventory`.
+pub enum Registration {
+    /// A remote function.
+    Function(&'static dyn ErasedFn),
+    /// An actor class.
+    Class(&'static dyn ErasedClass),
+    /// An actor method.
+    Method(&'static dyn ErasedMethod),
+}
+
+inventory::collect!(Registration);
+
+/// Name tables built once from everything registered in this binary.
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub functions: HashMap<&'static str, &'static dyn ErasedFn>,
+    pub classes: HashMap<&'static str, &'static dyn ErasedClass>,
+    pub methods: HashMap<&'static str, &'static dyn ErasedMethod>,
+}
+
+pub(crate) fn registry() -> &'static Registry {
+    static REG: OnceLock<Registry> = OnceLock::new();
+    REG.get_or_init(|| {
+        let mut r = Registry::default();
+        for item in inventory::iter::<Registration> {
+            match item {
+                Registration::Function(f) => {
+                    r.functions.insert(f.name(), *f);
+                }
+                Registration::Class(c) => {
+                    r.classes.insert(c.name(), *c);
+                }
+                Registration::Method(m) => {
+                    r.methods.insert(m.name(), *m);
+                }
+            }
+        }
+        r
+    })
+}
+
+/// Registers statics (functions, actor classes, actor methods) by name for worker processes.
+#[macro_export]
+macro_rules! register {
+    ($($item:path),* $(,)?) => {
+        $( $crate::inventory::submit! { $item.registration() } )*
+    };
+}
+
+/// Declares a registered remote function as a `static` of the same name:
+/// `remote_fn! { pub fn add(a: i32, b: i32) -> i32 { a + b } }` then `rt.remote(&add, (1, 2))`.
+#[macro_export]
+macro_rules! remote_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+        $(#[$m])*
+        #[allow(non_upper_case_globals)]
+        $vis static $name: $crate::RemoteFn<($($ty,)*), $ret> = $crate::RemoteFn::new(
+            concat!(module_path!(), "::", stringify!($name)),
+            |($($arg,)*): ($($ty,)*)| -> $ret { $body },
+        );
+        $crate::inventory::submit! { $name.registration() }
+    };
+}

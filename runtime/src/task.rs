@@ -1,0 +1,162 @@
+//! Tasks: what is submitted (`TaskSpec`), and what introspection shows of it (`TaskInfo`).
+
+use crate::actor::ActorStart;
+use crate::error::TaskError;
+use crate::ids::{ActorId, NodeId, ObjectId, TaskId, WorkerId};
+use crate::registry::ErasedFn;
+use crate::resources::{Demand, Resources};
+use crate::value::{ArgSlot, Value};
+use serde::Serialize;
+use std::time::Duration;
+
+/// A one-shot closure task (thread mode only).
+pub(crate) type ClosureBody = Box<dyn FnOnce(Vec<ArgSlot>) -> Result<Value, TaskError> + Send>;
+
+/// What runs when the task is dispatched.
+pub(crate) enum TaskBody {
+    Function(&'static dyn ErasedFn),
+    Closure(ClosureBody),
+    ActorCreation(Box<ActorStart>),
+}
+
+/// A submitted task as the scheduler holds it.
+pub(crate) struct TaskSpec {
+    pub id: TaskId,
+    pub function: &'static str,
+    pub body: TaskBody,
+    pub args: Vec<ArgSlot>,
+    pub demand: Demand,
+    pub max_retries: u32,
+    pub attempts: u32,
+    pub return_id: ObjectId,
+    pub pending_deps: usize,
+    /// Tasks that produced this task's ref arguments (timeline arrows).
+    pub dep_tasks: Vec<TaskId>,
+}
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum TaskState {
+    /// Some argument refs are not ready yet.
+    WaitingForDependencies,
+    /// Inputs are ready; waiting for resources or a worker.
+    Scheduled,
+    /// Running on a worker.
+    Running,
+    /// Finished with a value.
+    Finished,
+    /// Failed (its error is in `TaskInfo::error` and at `get`).
+    Failed,
+}
+
+/// How an argument was passed, as the task table shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum ArgInfo {
+    /// Passed by value; only its type is recorded.
+    Value(&'static str),
+    /// Passed as a ref to this object.
+    Ref(ObjectId),
+}
+
+/// One row of the task table (the seed's `task_search_bar`).
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskInfo {
+    /// The task.
+    pub task_id: TaskId,
+    /// Function or actor method name.
+    pub function: String,
+    /// Arguments, by value type or by ref.
+    pub args: Vec<ArgInfo>,
+    /// Current state.
+    pub state: TaskState,
+    /// Resources it declared.
+    pub resources: Resources,
+    /// The worker that ran (or runs) it.
+    pub worker: Option<WorkerId>,
+    /// OS process id of that worker (the driver's own pid in thread mode).
+    pub worker_pid: Option<u32>,
+    /// The node it ran on.
+    pub node: NodeId,
+    /// The task that submitted it, if it was submitted from inside a task.
+    pub parent: Option<TaskId>,
+    /// The actor, for actor method calls and constructors.
+    pub actor: Option<ActorId>,
+    /// The object holding its return value.
+    pub return_object: ObjectId,
+    /// Since runtime start.
+    pub submit_time: Duration,
+    /// Since runtime start; the last attempt's start.
+    pub start_time: Option<Duration>,
+    /// Since runtime start.
+    pub end_time: Option<Duration>,
+    /// How many times it was started (more than one after worker deaths).
+    pub attempts: u32,
+    /// The error, if it failed.
+    pub error: Option<String>,
+}
+
+/// The scheduler's record of a task, cheap to keep for many tasks.
+pub(crate) struct TaskRecord {
+    pub function: &'static str,
+    pub args: Vec<ArgInfo>,
+    pub state: TaskState,
+    pub resources: Resources,
+    pub worker: Option<WorkerId>,
+    pub worker_pid: Option<u32>,
+    pub parent: Option<TaskId>,
+    pub actor: Option<ActorId>,
+    pub return_id: ObjectId,
+    pub submit: u64,
+    pub start: Option<u64>,
+    pub end: Option<u64>,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+impl TaskRecord {
+    pub fn info(&self, id: TaskId, node: NodeId) -> TaskInfo {
+        let d = Duration::from_nanos;
+        TaskInfo {
+            task_id: id,
+            function: self.function.to_string(),
+            args: self.args.clone(),
+            state: self.state,
+            resources: self.resources.clone(),
+            worker: self.worker,
+            worker_pid: self.worker_pid,
+            node,
+            parent: self.parent,
+            actor: self.actor,
+            return_object: self.return_id,
+            submit_time: d(self.submit),
+            start_time: self.start.map(d),
+            end_time: self.end.map(d),
+            attempts: self.attempts,
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// Which tasks `RuntimeHandle::tasks` lists.
+#[derive(Clone, Debug, Default)]
+pub struct TaskFilter {
+    /// Only tasks in this state.
+    pub state: Option<TaskState>,
+    /// Only tasks whose function name contains this text.
+    pub function: Option<String>,
+}
+
+pub(crate) fn arg_infos(args: &[ArgSlot]) -> Vec<ArgInfo> {
+    args.iter()
+        .map(|a| match a {
+            ArgSlot::Owned(_, t) => ArgInfo::Value(t),
+            ArgSlot::Ref(r) => ArgInfo::Ref(crate::object_ref::erased_id(r)),
+            ArgSlot::Ready(_) => ArgInfo::Value("resolved"),
+        })
+        .collect()
+}
+
+thread_local! {
+    /// The task this thread is executing, so nested submissions record their parent.
+    pub(crate) static CURRENT_TASK: std::cell::Cell<Option<TaskId>> = const { std::cell::Cell::new(None) };
+}

@@ -1,0 +1,26 @@
+//! The runtime's one integration-test binary, with its own small harness (`harness = false`)
+//! so that it can double as the worker executable in process mode: the first thing `main`
+//! does is become a worker if the runtime started it as one.
+//!
+//! Usage: `cargo test -p runtime --test runtime [-- FILTER...]`.
+
+mod actors;
+mod common;
+mod failures;
+mod harness;
+mod introspection;
+mod process;
+mod scheduling;
+mod tasks;
+
+fn main() {
+    runtime::worker_main_if_requested();
+    let mut tests = Vec::new();
+    tasks::tests(&mut tests);
+    actors::tests(&mut tests);
+    scheduling::tests(&mut tests);
+    failures::tests(&mut tests);
+    introspection::tests(&mut tests);
+    process::tests(&mut tests);
+    harness::run(tests);
+}
