@@ -38,4 +38,7 @@ pub enum EnvError {
     /// A vector env was built from envs that cannot be batched together.
     #[error("cannot build a vector env: {0}")]
     VectorEnv(String),
+    /// An external env backend (such as the gym-rs adapter's worker thread) failed.
+    #[error("env backend failed: {0}")]
+    Backend(String),
 }
