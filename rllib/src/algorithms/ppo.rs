@@ -1,0 +1,301 @@
+//! PPO as RLlib computes it: clipped surrogate, clipped value loss, entropy bonus and an
+//! adaptive KL penalty, learned with minibatch SGD epochs over each train batch gathered by
+//! the sync samples optimizer.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::TrainerConfig;
+use crate::error::Result;
+use crate::evaluation::SampleBatch;
+use crate::policy::adam::Adam;
+use crate::policy::{ActionDistKind, TorchPolicy};
+
+/// Statistics of one learning step, reported under `info/learner/default_policy/`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LearnerStats {
+    /// Mean PPO objective with the sign of a loss.
+    pub policy_loss: f64,
+    /// Mean (clipped) value loss.
+    pub vf_loss: f64,
+    /// Mean KL(old || new).
+    pub kl: f64,
+    /// Mean entropy of the new policy.
+    pub entropy: f64,
+    /// The KL coefficient used in this step (before its update).
+    pub cur_kl_coeff: f64,
+    /// The learning rate.
+    pub cur_lr: f64,
+    /// Explained variance of the value function on the value targets.
+    pub vf_explained_var: f64,
+    /// Mean total loss.
+    pub total_loss: f64,
+    /// Mean global gradient norm before clipping.
+    pub grad_gnorm: f64,
+}
+
+/// The PPO loss on one minibatch; returns the total loss and a row of stats
+/// `[total, policy, vf, kl, entropy, explained_var]`.
+#[allow(clippy::too_many_arguments)]
+pub fn ppo_loss(
+    policy: &TorchPolicy,
+    cfg: &TrainerConfig,
+    kl_coeff: f64,
+    obs: &Tensor,
+    actions: &Tensor,
+    old_logp: &Tensor,
+    old_dist_inputs: &Tensor,
+    advantages: &Tensor,
+    value_targets: &Tensor,
+    old_vf: &Tensor,
+) -> (Tensor, Tensor) {
+    let dist: ActionDistKind = policy.dist;
+    let (dist_inputs, v) = policy.model.forward(obs);
+    let logp = dist.logp(&dist_inputs, actions);
+    let ratio = (logp - old_logp).exp();
+    let clipped = ratio.clamp(1.0 - cfg.clip_param, 1.0 + cfg.clip_param);
+    let surrogate = (advantages * &ratio).minimum(&(advantages * clipped));
+    let kl = dist.kl(old_dist_inputs, &dist_inputs);
+    let entropy = dist.entropy(&dist_inputs);
+    let vf_loss1 = (&v - value_targets).square();
+    let v_clipped = old_vf + (&v - old_vf).clamp(-cfg.vf_clip_param, cfg.vf_clip_param);
+    let vf_loss2 = (v_clipped - value_targets).square();
+    let vf_loss = vf_loss1.maximum(&vf_loss2);
+    let total = (-&surrogate + &kl * kl_coeff + &vf_loss * cfg.vf_loss_coeff
+        - &entropy * cfg.entropy_coeff)
+        .mean(Kind::Float);
+    let explained = tch::no_grad(|| {
+        let var_y = value_targets.var(false);
+        1.0 - (value_targets - &v).var(false) / (var_y + 1e-8)
+    });
+    let stats = tch::no_grad(|| {
+        Tensor::stack(
+            &[
+                total.detach(),
+                (-surrogate).mean(Kind::Float),
+                vf_loss.mean(Kind::Float),
+                kl.mean(Kind::Float),
+                entropy.mean(Kind::Float),
+                explained,
+            ],
+            0,
+        )
+    });
+    (total, stats)
+}
+
+/// The learner's side of PPO: the policy being trained, Adam and the KL coefficient.
+pub struct PpoLearner {
+    /// The policy being trained.
+    pub policy: TorchPolicy,
+    /// The optimizer.
+    pub adam: Adam,
+    /// The adaptive KL coefficient.
+    pub kl_coeff: f64,
+    /// Shuffles minibatches.
+    pub rng: ChaCha8Rng,
+    cfg: TrainerConfig,
+}
+
+impl PpoLearner {
+    /// A learner for `policy` with the config's optimizer settings.
+    pub fn new(policy: TorchPolicy, cfg: &TrainerConfig, seed: u64) -> Self {
+        let adam = policy.adam(cfg.lr);
+        PpoLearner {
+            policy,
+            adam,
+            kl_coeff: cfg.kl_coeff,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x00ff_1ea7),
+            cfg: cfg.clone(),
+        }
+    }
+
+    fn column(&self, data: &[f32], width: usize) -> Tensor {
+        let t = Tensor::from_slice(data);
+        let t = if width > 1 { t.view([-1, width as i64]) } else { t };
+        t.to_device(self.policy.device)
+    }
+
+    /// `num_sgd_iter` epochs of shuffled minibatches over `batch`, then the KL update.
+    pub fn learn_on_batch(&mut self, batch: &SampleBatch) -> Result<LearnerStats> {
+        let n = batch.count;
+        let mut adv = batch.advantages.clone();
+        if self.cfg.standardize_advantages && n > 1 {
+            let mean = adv.iter().map(|a| *a as f64).sum::<f64>() / n as f64;
+            let var = adv.iter().map(|a| (*a as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+            let std = var.sqrt().max(1e-4);
+            for a in adv.iter_mut() {
+                *a = ((*a as f64 - mean) / std) as f32;
+            }
+        }
+        let obs = self.column(&batch.obs, batch.obs_dim);
+        let actions = self.column(&batch.actions, batch.action_dim);
+        let old_logp = self.column(&batch.action_logp, 1);
+        let old_dist = self.column(&batch.action_dist_inputs, batch.dist_dim);
+        let adv = self.column(&adv, 1);
+        let targets = self.column(&batch.value_targets, 1);
+        let old_vf = self.column(&batch.vf_preds, 1);
+        let params = self.policy.parameters();
+        let mb = self.cfg.sgd_minibatch_size.min(n).max(1);
+        let mut indices: Vec<i64> = (0..n as i64).collect();
+        let mut stat_rows = Vec::new();
+        let mut gnorm_sum = 0.0;
+        let kl_coeff = self.kl_coeff;
+        for _ in 0..self.cfg.num_sgd_iter {
+            indices.shuffle(&mut self.rng);
+            for chunk in indices.chunks(mb) {
+                // A short tail minibatch would weigh its few rows like a full one.
+                if chunk.len() < mb && n >= mb {
+                    continue;
+                }
+                let idx = Tensor::from_slice(chunk).to_device(self.policy.device);
+                let (loss, stats) = ppo_loss(
+                    &self.policy,
+                    &self.cfg,
+                    kl_coeff,
+                    &obs.index_select(0, &idx),
+                    &actions.index_select(0, &idx),
+                    &old_logp.index_select(0, &idx),
+                    &old_dist.index_select(0, &idx),
+                    &adv.index_select(0, &idx),
+                    &targets.index_select(0, &idx),
+                    &old_vf.index_select(0, &idx),
+                );
+                for p in &params {
+                    let mut g = p.grad();
+                    if g.defined() {
+                        let _ = g.zero_();
+                    }
+                }
+                loss.f_backward()?;
+                gnorm_sum += self.adam.step(&params, self.cfg.grad_clip);
+                stat_rows.push(stats);
+            }
+        }
+        let steps = stat_rows.len().max(1);
+        let means: Vec<f64> = if stat_rows.is_empty() {
+            vec![0.0; 6]
+        } else {
+            let m = Tensor::stack(&stat_rows, 0)
+                .to_device(Device::Cpu)
+                .to_kind(Kind::Double)
+                .mean_dim([0i64].as_slice(), false, Kind::Double);
+            Vec::<f64>::try_from(m)?
+        };
+        let stats = LearnerStats {
+            total_loss: means[0],
+            policy_loss: means[1],
+            vf_loss: means[2],
+            kl: means[3],
+            entropy: means[4],
+            vf_explained_var: means[5],
+            cur_kl_coeff: kl_coeff,
+            cur_lr: self.adam.lr,
+            grad_gnorm: gnorm_sum / steps as f64,
+        };
+        self.update_kl(stats.kl);
+        Ok(stats)
+    }
+
+    /// RLlib's adaptive KL coefficient.
+    pub fn update_kl(&mut self, kl: f64) {
+        if kl > 2.0 * self.cfg.kl_target {
+            self.kl_coeff *= 1.5;
+        } else if kl < 0.5 * self.cfg.kl_target {
+            self.kl_coeff *= 0.5;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{defaults, resolve_config};
+    use envs::Space;
+
+    fn cfg(extra: serde_json::Value) -> TrainerConfig {
+        let mut user = extra.as_object().cloned().unwrap_or_default();
+        user.insert("env".into(), "CartPole-v1".into());
+        resolve_config("PPO", user, "test", &mut Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn ppo_loss_matches_hand_computation() {
+        let _ = defaults("PPO");
+        let c = cfg(serde_json::json!({
+            "clip_param": 0.2, "vf_clip_param": 0.5, "vf_loss_coeff": 0.5,
+            "entropy_coeff": 0.1, "model": {"fcnet_hiddens": [4]}
+        }));
+        let policy = TorchPolicy::new(
+            &Space::uniform_box(-1.0, 1.0, &[2]),
+            &Space::Discrete(2),
+            &c.model,
+            1,
+            Device::Cpu,
+        )
+        .unwrap();
+        let obs = Tensor::from_slice(&[0.1f32, -0.2, 0.3, 0.4]).view([2, 2]);
+        let (dist_in, v) = tch::no_grad(|| policy.model.forward(&obs));
+        let di: Vec<f32> = Vec::try_from(dist_in.reshape([-1])).unwrap();
+        let vv: Vec<f32> = Vec::try_from(v.shallow_clone()).unwrap();
+        // Old policy: uniform logits; actions [0, 1]; advantages [1, -2].
+        let actions = [0usize, 1];
+        let adv = [1.0f64, -2.0];
+        let targets = [1.0f64, -1.0];
+        let old_vf = [vv[0] as f64 + 1.0, vv[1] as f64 - 0.1];
+        let kl_coeff = 0.3;
+        let mut want = 0.0;
+        for i in 0..2 {
+            let lp = crate::policy::distributions::log_softmax(&di[i * 2..i * 2 + 2]);
+            let ratio = (lp[actions[i]] - 0.5f64.ln()).exp();
+            let surr = (adv[i] * ratio).min(adv[i] * ratio.clamp(0.8, 1.2));
+            let p: Vec<f64> = lp.iter().map(|l| l.exp()).collect();
+            let kl: f64 = 0.5 * (0.5f64.ln() - lp[0]) + 0.5 * (0.5f64.ln() - lp[1]);
+            let ent: f64 = -(p[0] * lp[0] + p[1] * lp[1]);
+            let v = vv[i] as f64;
+            let l1 = (v - targets[i]).powi(2);
+            let vc = old_vf[i] + (v - old_vf[i]).clamp(-0.5, 0.5);
+            let l2 = (vc - targets[i]).powi(2);
+            want += -surr + kl_coeff * kl + 0.5 * l1.max(l2) - 0.1 * ent;
+        }
+        want /= 2.0;
+        let f = |v: &[f32]| Tensor::from_slice(v);
+        let (loss, _) = ppo_loss(
+            &policy,
+            &c,
+            kl_coeff,
+            &obs,
+            &f(&[0.0, 1.0]),
+            &f(&[0.5f32.ln(), 0.5f32.ln()]),
+            &Tensor::zeros([2, 2], (Kind::Float, Device::Cpu)),
+            &f(&[1.0, -2.0]),
+            &f(&[1.0, -1.0]),
+            &f(&[old_vf[0] as f32, old_vf[1] as f32]),
+        );
+        let got = loss.double_value(&[]);
+        assert!((got - want).abs() < 1e-5, "loss {got} vs hand {want}");
+    }
+
+    #[test]
+    fn kl_coefficient_adapts_as_rllib() {
+        let c = cfg(serde_json::json!({"kl_target": 0.01, "kl_coeff": 0.2}));
+        let policy = TorchPolicy::new(
+            &Space::uniform_box(-1.0, 1.0, &[2]),
+            &Space::Discrete(2),
+            &c.model,
+            1,
+            Device::Cpu,
+        )
+        .unwrap();
+        let mut l = PpoLearner::new(policy, &c, 0);
+        l.update_kl(0.05);
+        assert!((l.kl_coeff - 0.3).abs() < 1e-12);
+        l.update_kl(0.001);
+        assert!((l.kl_coeff - 0.15).abs() < 1e-12);
+        l.update_kl(0.01);
+        assert!((l.kl_coeff - 0.15).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,550 @@
+//! Experiment files and trainer configs in RLlib's format.
+//!
+//! An experiment file maps experiment names to `{env, run, stop, config, ...}` exactly as
+//! RLlib's tuned examples do. Old and new key names are both accepted (`num_workers` /
+//! `num_env_runners`, `num_sgd_iter` / `num_epochs`, ...). A key that is unknown is an error
+//! naming the key and the nearest known one; keys that only meant something to RLlib's
+//! TensorFlow side (`framework: tf`, `use_pytorch: false`) are accepted with one warning each.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::error::{Result, RllibError};
+
+/// The algorithms this project trains.
+pub const KNOWN_ALGORITHMS: &[&str] = &["PPO"];
+
+/// How a rollout worker cuts its samples into fragments (RLlib's `batch_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchMode {
+    /// Exactly `rollout_fragment_length` steps per env, cutting episodes (bootstrapped).
+    TruncateEpisodes,
+    /// Whole episodes only: sample until at least `rollout_fragment_length` steps per env
+    /// and every episode in the fragment ended.
+    CompleteEpisodes,
+}
+
+/// Activation of the hidden layers of a fully connected model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Hyperbolic tangent (RLlib's default).
+    Tanh,
+    /// Rectified linear unit.
+    Relu,
+    /// No activation.
+    Linear,
+}
+
+/// Observation preprocessing on the workers (RLlib's `observation_filter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FilterKind {
+    /// Observations pass unchanged.
+    NoFilter,
+    /// Running mean and standard deviation, synced from workers to the learner.
+    MeanStdFilter,
+}
+
+/// RLlib's `model` config for fully connected networks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Sizes of the hidden layers.
+    pub fcnet_hiddens: Vec<usize>,
+    /// Activation after each hidden layer.
+    pub fcnet_activation: Activation,
+    /// Whether policy and value function share the hidden layers.
+    pub vf_share_layers: bool,
+    /// For `Box` actions: a state-independent, learned log-std instead of a network output.
+    pub free_log_std: bool,
+}
+
+/// Every setting of a trainer, after defaults, aliases and validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainerConfig {
+    /// Env id, as registered in `envs`.
+    pub env: String,
+    /// Number of remote rollout workers (0: the local worker samples).
+    pub num_workers: usize,
+    /// Envs each worker steps together as one vector env.
+    pub num_envs_per_worker: usize,
+    /// Steps per env in one fragment.
+    pub rollout_fragment_length: usize,
+    /// How fragments treat episode ends.
+    pub batch_mode: BatchMode,
+    /// Steps gathered for one training iteration.
+    pub train_batch_size: usize,
+    /// Discount factor.
+    pub gamma: f64,
+    /// GAE lambda.
+    pub lambda: f64,
+    /// Learning rate of Adam.
+    pub lr: f64,
+    /// PPO clip range of the probability ratio.
+    pub clip_param: f64,
+    /// Initial KL penalty coefficient.
+    pub kl_coeff: f64,
+    /// KL target of the adaptive coefficient.
+    pub kl_target: f64,
+    /// Clip range of the value function update.
+    pub vf_clip_param: f64,
+    /// Weight of the value loss.
+    pub vf_loss_coeff: f64,
+    /// Weight of the entropy bonus.
+    pub entropy_coeff: f64,
+    /// SGD epochs over each train batch.
+    pub num_sgd_iter: usize,
+    /// Minibatch size of SGD.
+    pub sgd_minibatch_size: usize,
+    /// Global-norm gradient clipping (None: no clipping).
+    pub grad_clip: Option<f64>,
+    /// Whether to use GAE (else plain discounted returns minus the value baseline).
+    pub use_gae: bool,
+    /// Standardize advantages over the train batch.
+    pub standardize_advantages: bool,
+    /// The model.
+    pub model: ModelConfig,
+    /// Observation filter of the workers.
+    pub observation_filter: FilterKind,
+    /// Seed of everything random; None picks one and records it in params.json.
+    pub seed: Option<u64>,
+    /// GPUs for the learner (RLlib's key); > 0 asks for CUDA.
+    pub num_gpus: f64,
+    /// Explicit learner device (`cpu`, `cuda`, `cuda:N`); overrides `num_gpus`.
+    pub device: Option<String>,
+    /// Episodes averaged in the episode metrics.
+    pub metrics_smoothing_episodes: usize,
+    /// Clip continuous actions to the action space's bounds when stepping.
+    pub clip_actions: bool,
+    /// libtorch intra-op threads per worker (and learner).
+    pub num_threads_per_worker: usize,
+    /// Whether `compute_action`/`evaluate` sample (true) or take the mode (false).
+    pub explore: bool,
+}
+
+/// Config keys that take the same meaning under an old name.
+const ALIASES: &[(&str, &str)] = &[
+    ("num_env_runners", "num_workers"),
+    ("num_rollout_workers", "num_workers"),
+    ("num_envs_per_env_runner", "num_envs_per_worker"),
+    ("sample_batch_size", "rollout_fragment_length"),
+    ("num_epochs", "num_sgd_iter"),
+    ("minibatch_size", "sgd_minibatch_size"),
+    ("metrics_num_episodes_for_smoothing", "metrics_smoothing_episodes"),
+    ("lambda_", "lambda"),
+];
+
+/// Keys RLlib used that mean nothing here; each is accepted with a warning.
+const IGNORED_KEYS: &[(&str, &str)] = &[
+    ("framework", "this project always uses libtorch (torch)"),
+    ("use_pytorch", "this project always uses libtorch (torch)"),
+    ("eager", "this project always uses libtorch (torch)"),
+    ("log_level", "use RUST_LOG to set the log level"),
+    ("num_cpus_per_worker", "workers take one CPU each"),
+    ("num_cpus_for_driver", "the learner takes one CPU"),
+    ("simple_optimizer", "PPO always uses the sync samples optimizer"),
+    ("shuffle_sequences", "minibatches are always shuffled"),
+    ("vf_share_layers", "use model.vf_share_layers"),
+    ("enable_rl_module_and_learner", "only the old API stack exists here"),
+    ("enable_env_runner_and_connector_v2", "only the old API stack exists here"),
+    ("api_stack", "only the old API stack exists here"),
+];
+
+/// Keys of an experiment entry (beside `config`).
+const EXPERIMENT_KEYS: &[&str] = &[
+    "env",
+    "run",
+    "stop",
+    "config",
+    "checkpoint_freq",
+    "checkpoint_at_end",
+    "local_dir",
+    "storage_path",
+    "num_samples",
+    "restore",
+];
+
+/// RLlib's defaults for an algorithm, as a JSON object of canonical keys.
+pub fn defaults(algorithm: &str) -> Value {
+    let mut d = json!({
+        "env": "",
+        "num_workers": 2,
+        "num_envs_per_worker": 1,
+        "rollout_fragment_length": 200,
+        "batch_mode": "truncate_episodes",
+        "train_batch_size": 4000,
+        "gamma": 0.99,
+        "lambda": 1.0,
+        "lr": 5e-5,
+        "clip_param": 0.3,
+        "kl_coeff": 0.2,
+        "kl_target": 0.01,
+        "vf_clip_param": 10.0,
+        "vf_loss_coeff": 1.0,
+        "entropy_coeff": 0.0,
+        "num_sgd_iter": 30,
+        "sgd_minibatch_size": 128,
+        "grad_clip": null,
+        "use_gae": true,
+        "standardize_advantages": true,
+        "model": {
+            "fcnet_hiddens": [256, 256],
+            "fcnet_activation": "tanh",
+            "vf_share_layers": false,
+            "free_log_std": false
+        },
+        "observation_filter": "NoFilter",
+        "seed": null,
+        "num_gpus": 0.0,
+        "device": null,
+        "metrics_smoothing_episodes": 100,
+        "clip_actions": true,
+        "num_threads_per_worker": 1,
+        "explore": true
+    });
+    // PPO's defaults are the common ones; other algorithms override theirs here.
+    let _ = &mut d;
+    let _ = algorithm;
+    d
+}
+
+/// One experiment of an experiment file, with its config resolved.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    /// The experiment's name (the file's top-level key).
+    pub name: String,
+    /// The algorithm (`run`).
+    pub run: String,
+    /// Stop conditions: result paths (`a/b`) and the threshold that ends training.
+    pub stop: BTreeMap<String, f64>,
+    /// The trainer config.
+    pub config: TrainerConfig,
+    /// Save a checkpoint every N iterations (0: never).
+    pub checkpoint_freq: usize,
+    /// Save a checkpoint when training ends.
+    pub checkpoint_at_end: bool,
+    /// Root of the results (`~/rllib_results` by default).
+    pub local_dir: Option<PathBuf>,
+    /// Checkpoint to restore before training.
+    pub restore: Option<PathBuf>,
+    /// Warnings produced while reading the file, to be logged once.
+    pub warnings: Vec<String>,
+}
+
+fn config_err(msg: impl Into<String>) -> RllibError {
+    RllibError::Config(msg.into())
+}
+
+/// The known key nearest to `key` by edit distance, if any is close.
+pub fn nearest<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::levenshtein(key, k), k))
+        .filter(|(d, k)| *d <= (k.len().max(key.len()) / 2).max(2))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn did_you_mean<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    match nearest(key, known) {
+        Some(k) => format!(" (did you mean '{k}'?)"),
+        None => String::new(),
+    }
+}
+
+/// Parses YAML (or JSON, a subset of YAML) text, reporting syntax errors with line and column.
+pub fn parse_yaml(text: &str, origin: &str) -> Result<Value> {
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| {
+        match e.location() {
+            Some(loc) => config_err(format!(
+                "{origin}:{}:{}: YAML syntax error: {}",
+                loc.line(),
+                loc.column(),
+                strip_location(&e.to_string())
+            )),
+            None => config_err(format!("{origin}: YAML syntax error: {e}")),
+        }
+    })?;
+    serde_json::to_value(&yaml).map_err(|e| config_err(format!("{origin}: {e}")))
+}
+
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Reads an experiment file: every experiment in it, validated.
+pub fn load_experiment_file(path: &Path) -> Result<Vec<Experiment>> {
+    let text = std::fs::read_to_string(path).map_err(|e| RllibError::io(path, e))?;
+    let origin = path.display().to_string();
+    let doc = parse_yaml(&text, &origin)?;
+    let Value::Object(top) = doc else {
+        return Err(config_err(format!(
+            "{origin}: expected a mapping of experiment names to {{env, run, stop, config}}"
+        )));
+    };
+    if top.is_empty() {
+        return Err(config_err(format!("{origin}: no experiment in the file")));
+    }
+    top.into_iter()
+        .map(|(name, spec)| experiment_from_spec(&name, spec, &origin))
+        .collect()
+}
+
+/// Builds one experiment from its `{env, run, stop, config}` mapping.
+pub fn experiment_from_spec(name: &str, spec: Value, origin: &str) -> Result<Experiment> {
+    let at = format!("{origin}: experiment '{name}'");
+    let Value::Object(spec) = spec else {
+        return Err(config_err(format!(
+            "{at}: expected a mapping with env, run, stop and config"
+        )));
+    };
+    for key in spec.keys() {
+        if !EXPERIMENT_KEYS.contains(&key.as_str()) {
+            return Err(config_err(format!(
+                "{at}: unknown key '{key}'{}",
+                did_you_mean(key, EXPERIMENT_KEYS.iter().copied())
+            )));
+        }
+    }
+    let run = match spec.get("run") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => return Err(config_err(format!("{at}: 'run' must be a string, got {other}"))),
+        None => return Err(config_err(format!("{at}: missing 'run' (one of {})", KNOWN_ALGORITHMS.join(", ")))),
+    };
+    if !KNOWN_ALGORITHMS.contains(&run.as_str()) {
+        return Err(config_err(format!(
+            "{at}: unknown algorithm '{run}'; known algorithms: {}",
+            KNOWN_ALGORITHMS.join(", ")
+        )));
+    }
+    let mut user_config = match spec.get("config") {
+        Some(Value::Object(m)) => m.clone(),
+        Some(Value::Null) | None => Map::new(),
+        Some(other) => return Err(config_err(format!("{at}: 'config' must be a mapping, got {other}"))),
+    };
+    if let Some(env) = spec.get("env") {
+        user_config.insert("env".into(), env.clone());
+    }
+    let mut warnings = Vec::new();
+    let config = resolve_config(&run, user_config, &format!("{at}: config"), &mut warnings)?;
+    let stop = parse_stop(spec.get("stop"), &at)?;
+    let checkpoint_freq = match spec.get("checkpoint_freq") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| config_err(format!("{at}: checkpoint_freq must be a non-negative integer, got {v}")))?
+            as usize,
+    };
+    let checkpoint_at_end = match spec.get("checkpoint_at_end") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => return Err(config_err(format!("{at}: checkpoint_at_end must be true or false, got {v}"))),
+    };
+    let path_key = |key: &str| -> Result<Option<PathBuf>> {
+        match spec.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(expand_home(s))),
+            Some(v) => Err(config_err(format!("{at}: {key} must be a path, got {v}"))),
+        }
+    };
+    let local_dir = path_key("local_dir")?.or(path_key("storage_path")?);
+    let restore = path_key("restore")?;
+    Ok(Experiment {
+        name: name.to_string(),
+        run,
+        stop,
+        config,
+        checkpoint_freq,
+        checkpoint_at_end,
+        local_dir,
+        restore,
+        warnings,
+    })
+}
+
+/// `~/x` as the home directory's `x`.
+pub fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+fn parse_stop(stop: Option<&Value>, at: &str) -> Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    let Some(stop) = stop else { return Ok(out) };
+    let Value::Object(m) = stop else {
+        if stop.is_null() {
+            return Ok(out);
+        }
+        return Err(config_err(format!("{at}: 'stop' must be a mapping of result keys to thresholds")));
+    };
+    let known = crate::result::known_result_paths();
+    for (key, v) in m {
+        let path = crate::result::canonical_stop_key(key);
+        if !known.iter().any(|k| k == &path) {
+            return Err(config_err(format!(
+                "{at}: stop key '{key}' is never in a result{}",
+                did_you_mean(key, known.iter().map(|s| s.as_str()))
+            )));
+        }
+        let x = v
+            .as_f64()
+            .ok_or_else(|| config_err(format!("{at}: stop.{key} must be a number, got {v}")))?;
+        out.insert(path, x);
+    }
+    Ok(out)
+}
+
+/// Applies aliases, warnings, defaults and validation to a user's config mapping.
+pub fn resolve_config(
+    algorithm: &str,
+    user: Map<String, Value>,
+    at: &str,
+    warnings: &mut Vec<String>,
+) -> Result<TrainerConfig> {
+    let mut merged = defaults(algorithm);
+    let known: Vec<String> = {
+        let mut k: Vec<String> = merged.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        k.extend(ALIASES.iter().map(|(a, _)| a.to_string()));
+        k.extend(IGNORED_KEYS.iter().map(|(a, _)| a.to_string()));
+        k
+    };
+    let mut seen_canonical: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in user {
+        if let Some((_, why)) = IGNORED_KEYS.iter().find(|(k, _)| *k == key) {
+            if !(key == "framework" && value == "torch") && !(key == "use_pytorch" && value == true) {
+                warnings.push(format!("{at}: '{key}: {value}' is ignored: {why}"));
+            }
+            continue;
+        }
+        let canonical = ALIASES
+            .iter()
+            .find(|(a, _)| *a == key)
+            .map(|(_, c)| c.to_string())
+            .unwrap_or_else(|| key.clone());
+        let Some(slot) = merged.get_mut(&canonical) else {
+            return Err(config_err(format!(
+                "{at}: unknown key '{key}'{}",
+                did_you_mean(&key, known.iter().map(|s| s.as_str()))
+            )));
+        };
+        if let Some(prev) = seen_canonical.insert(canonical.clone(), key.clone()) {
+            return Err(config_err(format!(
+                "{at}: '{prev}' and '{key}' are the same setting; give only one"
+            )));
+        }
+        if canonical == "model" {
+            merge_model(slot, value, at)?;
+        } else {
+            *slot = value;
+        }
+    }
+    // `num_gpus` is resolved against the machine when the policy is built.
+    let config: TrainerConfig = serde_path_to_error::deserialize(merged).map_err(|e| {
+        config_err(format!("{at}.{}: {}", e.path(), e.inner()))
+    })?;
+    validate(&config, at)?;
+    Ok(config)
+}
+
+fn merge_model(slot: &mut Value, value: Value, at: &str) -> Result<()> {
+    let Value::Object(user) = value else {
+        return Err(config_err(format!("{at}.model: must be a mapping, got {value}")));
+    };
+    let Some(model) = slot.as_object_mut() else {
+        return Err(config_err(format!("{at}.model: internal default is not a mapping")));
+    };
+    let known: Vec<String> = model.keys().cloned().collect();
+    for (k, v) in user {
+        match model.get_mut(&k) {
+            Some(s) => *s = v,
+            None => {
+                return Err(config_err(format!(
+                    "{at}.model: unknown key '{k}'{}",
+                    did_you_mean(&k, known.iter().map(|s| s.as_str()))
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate(c: &TrainerConfig, at: &str) -> Result<()> {
+    let bad = |key: &str, why: &str| Err(config_err(format!("{at}.{key}: {why}")));
+    if c.env.is_empty() {
+        return bad("env", "missing: name an env id such as CartPole-v1");
+    }
+    if !(c.lr > 0.0 && c.lr.is_finite()) {
+        return bad("lr", &format!("must be a positive number, got {}", c.lr));
+    }
+    if !(0.0..=1.0).contains(&c.gamma) {
+        return bad("gamma", &format!("must be in [0, 1], got {}", c.gamma));
+    }
+    if !(0.0..=1.0).contains(&c.lambda) {
+        return bad("lambda", &format!("must be in [0, 1], got {}", c.lambda));
+    }
+    for (key, v) in [
+        ("clip_param", c.clip_param),
+        ("vf_clip_param", c.vf_clip_param),
+        ("kl_target", c.kl_target),
+    ] {
+        if !(v > 0.0 && v.is_finite()) {
+            return bad(key, &format!("must be a positive number, got {v}"));
+        }
+    }
+    for (key, v) in [
+        ("kl_coeff", c.kl_coeff),
+        ("vf_loss_coeff", c.vf_loss_coeff),
+        ("entropy_coeff", c.entropy_coeff),
+        ("num_gpus", c.num_gpus),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            return bad(key, &format!("must be zero or positive, got {v}"));
+        }
+    }
+    if let Some(g) = c.grad_clip {
+        if !(g > 0.0) {
+            return bad("grad_clip", &format!("must be positive or null, got {g}"));
+        }
+    }
+    for (key, v) in [
+        ("num_envs_per_worker", c.num_envs_per_worker),
+        ("rollout_fragment_length", c.rollout_fragment_length),
+        ("train_batch_size", c.train_batch_size),
+        ("num_sgd_iter", c.num_sgd_iter),
+        ("sgd_minibatch_size", c.sgd_minibatch_size),
+        ("metrics_smoothing_episodes", c.metrics_smoothing_episodes),
+        ("num_threads_per_worker", c.num_threads_per_worker),
+    ] {
+        if v == 0 {
+            return bad(key, "must be at least 1");
+        }
+    }
+    if c.sgd_minibatch_size > c.train_batch_size {
+        return bad(
+            "sgd_minibatch_size",
+            &format!(
+                "{} is larger than train_batch_size {}",
+                c.sgd_minibatch_size, c.train_batch_size
+            ),
+        );
+    }
+    if c.model.fcnet_hiddens.contains(&0) {
+        return bad("model.fcnet_hiddens", "layer sizes must be at least 1");
+    }
+    if let Some(d) = &c.device {
+        if !(d == "cpu" || d == "cuda" || d.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok())) {
+            return bad("device", &format!("must be cpu, cuda or cuda:N, got '{d}'"));
+        }
+    }
+    Ok(())
+}

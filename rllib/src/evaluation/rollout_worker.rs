@@ -1,0 +1,401 @@
+//! `RolloutWorker` (RLlib's policy evaluator): steps a vector env with a policy copy and
+//! returns postprocessed sample batches.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use envs::{Space, VectorEnv};
+
+use super::filter::{MeanStdFilter, RunningStat};
+use super::metrics::EpisodeStats;
+use super::postprocessing::compute_advantages;
+use super::sample_batch::SampleBatch;
+use crate::config::{BatchMode, FilterKind, ModelConfig, TrainerConfig};
+use crate::error::Result;
+use crate::policy::{ActionDistKind, TorchPolicy, Weights};
+
+/// What a rollout worker needs of the trainer config (plain data, so it can cross to a
+/// worker process).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerConfig {
+    /// Env id.
+    pub env: String,
+    /// Envs in the worker's vector env.
+    pub num_envs: usize,
+    /// Steps per env in one fragment.
+    pub rollout_fragment_length: usize,
+    /// How fragments treat episode ends.
+    pub batch_mode: BatchMode,
+    /// Discount.
+    pub gamma: f64,
+    /// GAE lambda.
+    pub lambda: f64,
+    /// Whether to use GAE.
+    pub use_gae: bool,
+    /// Observation filter.
+    pub observation_filter: FilterKind,
+    /// The model.
+    pub model: ModelConfig,
+    /// Clip continuous actions to the space's bounds before stepping.
+    pub clip_actions: bool,
+    /// libtorch intra-op threads for this worker.
+    pub num_threads: usize,
+    /// Base seed of the run.
+    pub seed: u64,
+    /// Worker index (0: local worker; remote workers 1..=n).
+    pub index: usize,
+}
+
+impl WorkerConfig {
+    /// The worker config for worker `index` of a trainer config.
+    pub fn from_trainer(c: &TrainerConfig, seed: u64, index: usize) -> Self {
+        WorkerConfig {
+            env: c.env.clone(),
+            num_envs: c.num_envs_per_worker,
+            rollout_fragment_length: c.rollout_fragment_length,
+            batch_mode: c.batch_mode,
+            gamma: c.gamma,
+            lambda: c.lambda,
+            use_gae: c.use_gae,
+            observation_filter: c.observation_filter,
+            model: c.model.clone(),
+            clip_actions: c.clip_actions,
+            num_threads: c.num_threads_per_worker,
+            seed,
+            index,
+        }
+    }
+}
+
+/// How a trajectory's return is bootstrapped past its last step.
+#[derive(Debug, Clone)]
+enum Bootstrap {
+    /// The episode terminated: nothing follows.
+    Zero,
+    /// Truncated or cut: the value of this (filtered) observation follows.
+    Obs(Vec<f32>),
+}
+
+/// The steps of one env since its trajectory began.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Trajectory {
+    obs: Vec<f32>,
+    actions: Vec<f32>,
+    rewards: Vec<f32>,
+    terminateds: Vec<bool>,
+    truncateds: Vec<bool>,
+    logp: Vec<f32>,
+    dist_inputs: Vec<f32>,
+}
+
+impl Trajectory {
+    fn len(&self) -> usize {
+        self.rewards.len()
+    }
+}
+
+/// What a checkpoint keeps of a rollout worker so that sampling continues exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerState {
+    /// The action-sampling RNG.
+    pub rng: ChaCha8Rng,
+    /// The observation filter.
+    pub filter: Option<MeanStdFilter>,
+    /// Filtered current observations.
+    pub cur_obs: Vec<f32>,
+    /// Steps sampled so far.
+    pub steps_sampled: u64,
+    /// Open trajectories (non-empty only with `complete_episodes`).
+    open: Vec<Trajectory>,
+    /// The vector env's state (every env's dynamics, time-limit counter and RNG).
+    pub env: envs::VectorEnvState,
+}
+
+/// Steps `num_envs` envs with a local policy copy and turns what happened into batches.
+pub struct RolloutWorker {
+    cfg: WorkerConfig,
+    env: VectorEnv,
+    policy: TorchPolicy,
+    filter: Option<MeanStdFilter>,
+    rng: ChaCha8Rng,
+    /// Filtered current observations, one row per env.
+    cur_obs: Vec<f32>,
+    open: Vec<Trajectory>,
+    closed: Vec<(Trajectory, Bootstrap)>,
+    episodes: Vec<EpisodeStats>,
+    action_dim: usize,
+    /// Steps sampled by this worker so far.
+    pub steps_sampled: u64,
+}
+
+/// The seed of env `j` of worker `index` for a run seeded with `seed`.
+fn env_seed(seed: u64, index: usize) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(index as u64 * 10_007)
+}
+
+impl RolloutWorker {
+    /// Makes the envs and a policy copy (on the CPU), and resets the envs.
+    pub fn new(cfg: WorkerConfig) -> Result<RolloutWorker> {
+        tch::set_num_threads(cfg.num_threads as i32);
+        let mut env = VectorEnv::make(&cfg.env, cfg.num_envs)?;
+        let obs_space = env.single_observation_space().clone();
+        let action_space = env.single_action_space().clone();
+        let policy = TorchPolicy::new(
+            &obs_space,
+            &action_space,
+            &cfg.model,
+            cfg.seed,
+            tch::Device::Cpu,
+        )?;
+        let obs_dim = obs_space.flat_dim();
+        let filter = match cfg.observation_filter {
+            FilterKind::NoFilter => None,
+            FilterKind::MeanStdFilter => Some(MeanStdFilter::new(obs_dim)),
+        };
+        let rng = ChaCha8Rng::seed_from_u64(env_seed(cfg.seed, cfg.index) ^ 0x5eed);
+        let first = env.reset(Some(env_seed(cfg.seed, cfg.index))).to_vec();
+        let action_dim = policy.dist.action_dim();
+        let n = cfg.num_envs;
+        let mut w = RolloutWorker {
+            cfg,
+            env,
+            policy,
+            filter,
+            rng,
+            cur_obs: Vec::new(),
+            open: vec![Trajectory::default(); n],
+            closed: Vec::new(),
+            episodes: Vec::new(),
+            action_dim,
+            steps_sampled: 0,
+        };
+        w.cur_obs = first;
+        for i in 0..n {
+            w.filter_row(i, true);
+        }
+        Ok(w)
+    }
+
+    fn filter_row(&mut self, i: usize, update: bool) {
+        let d = self.policy.obs_dim;
+        if let Some(f) = &mut self.filter {
+            f.apply(&mut self.cur_obs[i * d..(i + 1) * d], update);
+        }
+    }
+
+    /// The worker's observation space.
+    pub fn observation_space(&self) -> &Space {
+        self.env.single_observation_space()
+    }
+
+    /// The worker's action space.
+    pub fn action_space(&self) -> &Space {
+        self.env.single_action_space()
+    }
+
+    /// The worker's policy copy.
+    pub fn policy(&self) -> &TorchPolicy {
+        &self.policy
+    }
+
+    /// Loads the learner's weights.
+    pub fn set_weights(&mut self, w: &Weights) -> Result<()> {
+        self.policy.set_weights(w)
+    }
+
+    /// Replaces the filter statistics with the learner's merged ones.
+    pub fn sync_filter(&mut self, base: &RunningStat) {
+        if let Some(f) = &mut self.filter {
+            f.sync(base);
+        }
+    }
+
+    /// The worker's state, for a checkpoint (between `sample` calls).
+    pub fn state(&self) -> Result<WorkerState> {
+        Ok(WorkerState {
+            rng: self.rng.clone(),
+            filter: self.filter.clone(),
+            cur_obs: self.cur_obs.clone(),
+            steps_sampled: self.steps_sampled,
+            open: self.open.clone(),
+            env: self.env.state()?,
+        })
+    }
+
+    /// Puts the worker back into a checkpointed state.
+    pub fn restore_state(&mut self, st: &WorkerState) -> Result<()> {
+        if st.cur_obs.len() != self.cur_obs.len() || st.open.len() != self.open.len() {
+            return Err(crate::error::RllibError::Config(format!(
+                "worker state is for {} envs, this worker has {}",
+                st.open.len(),
+                self.open.len()
+            )));
+        }
+        self.env.set_state(&st.env)?;
+        self.rng = st.rng.clone();
+        self.filter = st.filter.clone();
+        self.cur_obs = st.cur_obs.clone();
+        self.steps_sampled = st.steps_sampled;
+        self.open = st.open.clone();
+        Ok(())
+    }
+
+    /// Samples one fragment per env (`batch_mode` decides where it ends) and postprocesses
+    /// it with GAE.
+    pub fn sample(&mut self) -> Result<SampleBatch> {
+        let n = self.cfg.num_envs;
+        let target = self.cfg.rollout_fragment_length * n;
+        let mut t = 0;
+        loop {
+            self.step_once()?;
+            t += 1;
+            match self.cfg.batch_mode {
+                BatchMode::TruncateEpisodes if t >= self.cfg.rollout_fragment_length => {
+                    // Cut every open trajectory; its return is bootstrapped from the
+                    // value of the observation the next fragment starts from.
+                    let d = self.policy.obs_dim;
+                    for i in 0..n {
+                        let traj = std::mem::take(&mut self.open[i]);
+                        if traj.len() > 0 {
+                            let boot = self.cur_obs[i * d..(i + 1) * d].to_vec();
+                            self.closed.push((traj, Bootstrap::Obs(boot)));
+                        }
+                    }
+                    break;
+                }
+                BatchMode::CompleteEpisodes
+                    if self.closed.iter().map(|(tr, _)| tr.len()).sum::<usize>() >= target =>
+                {
+                    break
+                }
+                _ => {}
+            }
+        }
+        self.postprocess()
+    }
+
+    fn step_once(&mut self) -> Result<()> {
+        let n = self.cfg.num_envs;
+        let d = self.policy.obs_dim;
+        let k = self.policy.dist.num_inputs();
+        let dist_in = self.policy.dist_inputs(&self.cur_obs)?;
+        let mut actions = Vec::with_capacity(n * self.action_dim);
+        let mut logps = Vec::with_capacity(n);
+        for i in 0..n {
+            logps.push(self.policy.dist.sample(&dist_in[i * k..(i + 1) * k], &mut self.rng, &mut actions) as f32);
+        }
+        let step = match self.policy.dist {
+            ActionDistKind::Categorical { .. } => {
+                let idx: Vec<usize> = actions.iter().map(|a| *a as usize).collect();
+                self.env.step_discrete(&idx)?
+            }
+            ActionDistKind::DiagGaussian { .. } => {
+                let mut clipped = actions.clone();
+                if self.cfg.clip_actions {
+                    clip_to_space(&mut clipped, self.env.single_action_space());
+                }
+                self.env.step_continuous(&clipped)?
+            }
+        };
+        let next_obs = step.obs.to_vec();
+        let rewards = step.rewards.to_vec();
+        let terminated = step.terminated.to_vec();
+        let truncated = step.truncated.to_vec();
+        for i in 0..n {
+            let tr = &mut self.open[i];
+            tr.obs.extend_from_slice(&self.cur_obs[i * d..(i + 1) * d]);
+            tr.actions.extend_from_slice(&actions[i * self.action_dim..(i + 1) * self.action_dim]);
+            tr.rewards.push(rewards[i] as f32);
+            tr.terminateds.push(terminated[i]);
+            tr.truncateds.push(truncated[i]);
+            tr.logp.push(logps[i]);
+            tr.dist_inputs.extend_from_slice(&dist_in[i * k..(i + 1) * k]);
+        }
+        self.cur_obs = next_obs;
+        for i in 0..n {
+            if terminated[i] || truncated[i] {
+                if let Some(ep) = self.env.finished_episode(i) {
+                    self.episodes.push(EpisodeStats {
+                        episode_return: ep.episode_return,
+                        length: ep.length as usize,
+                    });
+                }
+                let traj = std::mem::take(&mut self.open[i]);
+                let boot = if terminated[i] {
+                    Bootstrap::Zero
+                } else {
+                    let mut last = self.env.final_obs(i).map(<[f32]>::to_vec).unwrap_or_default();
+                    if let Some(f) = &mut self.filter {
+                        f.apply(&mut last, false);
+                    }
+                    Bootstrap::Obs(last)
+                };
+                self.closed.push((traj, boot));
+            }
+            self.filter_row(i, true);
+        }
+        self.steps_sampled += n as u64;
+        Ok(())
+    }
+
+    /// Values for every closed trajectory in one forward pass, then GAE per trajectory.
+    fn postprocess(&mut self) -> Result<SampleBatch> {
+        let closed = std::mem::take(&mut self.closed);
+        let d = self.policy.obs_dim;
+        let mut all_obs: Vec<f32> = Vec::new();
+        for (tr, boot) in &closed {
+            all_obs.extend_from_slice(&tr.obs);
+            if let Bootstrap::Obs(o) = boot {
+                all_obs.extend_from_slice(o);
+            }
+        }
+        let values = self.policy.values(&all_obs)?;
+        let mut batch = SampleBatch::empty(d, self.action_dim, self.policy.dist.num_inputs());
+        let mut at = 0;
+        for (tr, boot) in closed {
+            let len = tr.len();
+            let vf = &values[at..at + len];
+            at += len;
+            let last_r = match boot {
+                Bootstrap::Zero => 0.0,
+                Bootstrap::Obs(_) => {
+                    at += 1;
+                    values[at - 1]
+                }
+            };
+            let (adv, targets) = compute_advantages(
+                &tr.rewards,
+                vf,
+                last_r,
+                self.cfg.gamma,
+                self.cfg.lambda,
+                self.cfg.use_gae,
+            );
+            batch.count += len;
+            batch.obs.extend_from_slice(&tr.obs);
+            batch.actions.extend_from_slice(&tr.actions);
+            batch.rewards.extend_from_slice(&tr.rewards);
+            batch.terminateds.extend_from_slice(&tr.terminateds);
+            batch.truncateds.extend_from_slice(&tr.truncateds);
+            batch.action_logp.extend_from_slice(&tr.logp);
+            batch.action_dist_inputs.extend_from_slice(&tr.dist_inputs);
+            batch.vf_preds.extend_from_slice(vf);
+            batch.advantages.extend(adv);
+            batch.value_targets.extend(targets);
+        }
+        batch.episodes = std::mem::take(&mut self.episodes);
+        batch.filter_delta = self.filter.as_mut().map(|f| f.take_buffer());
+        Ok(batch)
+    }
+}
+
+/// Clips a batch of flat continuous actions to a `Box` space's bounds.
+pub fn clip_to_space(actions: &mut [f32], space: &Space) {
+    if let Space::Box { low, high, .. } = space {
+        let k = low.len();
+        for (j, a) in actions.iter_mut().enumerate() {
+            *a = a.clamp(low[j % k], high[j % k]);
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Policy optimizers: the control loop of who samples, who learns and what moves.
+
+pub mod sync_samples;
+pub mod worker_set;
+
+pub use sync_samples::SyncSamplesOptimizer;
+pub use worker_set::WorkerSet;

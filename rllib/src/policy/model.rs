@@ -1,0 +1,201 @@
+//! Fully connected models built from RLlib's model keys.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use tch::{Device, Kind, Tensor};
+
+use crate::config::{Activation, ModelConfig};
+
+/// One dense layer's parameters.
+struct Dense {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Dense {
+    /// RLlib's `normc` initializer: Gaussian rows rescaled to norm `std`, zero bias.
+    /// Drawn from Rust's RNG so the same seed gives the same weights everywhere.
+    fn normc(inp: usize, out: usize, std: f64, rng: &mut ChaCha8Rng, device: Device) -> Dense {
+        let mut w = vec![0f32; inp * out];
+        for row in w.chunks_mut(inp) {
+            for x in row.iter_mut() {
+                *x = standard_normal(rng) as f32;
+            }
+            let norm = row.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>().sqrt();
+            for x in row.iter_mut() {
+                *x = (*x as f64 * std / norm.max(1e-12)) as f32;
+            }
+        }
+        let weight = Tensor::from_slice(&w)
+            .view([out as i64, inp as i64])
+            .to_device(device)
+            .set_requires_grad(true);
+        let bias = Tensor::zeros([out as i64], (Kind::Float, device)).set_requires_grad(true);
+        Dense { weight, bias }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.weight, Some(&self.bias))
+    }
+}
+
+/// A standard normal draw by Box-Muller (rand 0.8 has no Gaussian without rand_distr).
+pub fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// A stack of hidden layers followed by one linear head.
+struct Tower {
+    hidden: Vec<Dense>,
+    head: Dense,
+}
+
+impl Tower {
+    fn forward(&self, x: &Tensor, act: Activation) -> Tensor {
+        let mut h = x.shallow_clone();
+        for layer in &self.hidden {
+            h = activate(layer.forward(&h), act);
+        }
+        self.head.forward(&h)
+    }
+}
+
+fn push_tower<'a>(prefix: &str, t: &'a Tower, out: &mut Vec<(String, &'a Tensor)>) {
+    for (i, d) in t.hidden.iter().enumerate() {
+        out.push((format!("{prefix}.{i}.weight"), &d.weight));
+        out.push((format!("{prefix}.{i}.bias"), &d.bias));
+    }
+    out.push((format!("{prefix}.head.weight"), &t.head.weight));
+    out.push((format!("{prefix}.head.bias"), &t.head.bias));
+}
+
+fn activate(x: Tensor, act: Activation) -> Tensor {
+    match act {
+        Activation::Tanh => x.tanh(),
+        Activation::Relu => x.relu(),
+        Activation::Linear => x,
+    }
+}
+
+/// RLlib's `FullyConnectedNetwork`: a policy tower producing the distribution's inputs and
+/// a value tower (or a value head on the shared tower when `vf_share_layers`).
+pub struct FullyConnectedNetwork {
+    activation: Activation,
+    pi: Tower,
+    /// A separate value tower, or None when the value head shares `pi`'s hidden layers.
+    vf: Option<Tower>,
+    /// The value head used with shared layers.
+    vf_head: Option<Dense>,
+    /// State-independent log-std (`free_log_std`), appended to the policy outputs.
+    log_std: Option<Tensor>,
+}
+
+impl FullyConnectedNetwork {
+    /// Builds the model for `obs_dim` inputs and `num_outputs` distribution inputs.
+    pub fn new(
+        cfg: &ModelConfig,
+        obs_dim: usize,
+        num_outputs: usize,
+        rng: &mut ChaCha8Rng,
+        device: Device,
+    ) -> Self {
+        let tower = |out: usize, head_std: f64, rng: &mut ChaCha8Rng| {
+            let mut hidden = Vec::new();
+            let mut inp = obs_dim;
+            for &h in &cfg.fcnet_hiddens {
+                hidden.push(Dense::normc(inp, h, 1.0, rng, device));
+                inp = h;
+            }
+            let head = Dense::normc(inp, out, head_std, rng, device);
+            Tower { hidden, head }
+        };
+        // With free_log_std the network emits only the means; log-std is its own variable.
+        let (pi_out, log_std) = if cfg.free_log_std {
+            let d = num_outputs / 2;
+            (
+                d,
+                Some(Tensor::zeros([d as i64], (Kind::Float, device)).set_requires_grad(true)),
+            )
+        } else {
+            (num_outputs, None)
+        };
+        let pi = tower(pi_out, 0.01, rng);
+        let (vf, vf_head) = if cfg.vf_share_layers {
+            let last = cfg.fcnet_hiddens.last().copied().unwrap_or(obs_dim);
+            (None, Some(Dense::normc(last, 1, 1.0, rng, device)))
+        } else {
+            (Some(tower(1, 1.0, rng)), None)
+        };
+        FullyConnectedNetwork {
+            activation: cfg.fcnet_activation,
+            pi,
+            vf,
+            vf_head,
+            log_std,
+        }
+    }
+
+    /// The action distribution's inputs for a batch of observations.
+    pub fn dist_inputs(&self, obs: &Tensor) -> Tensor {
+        let out = self.pi.forward(obs, self.activation);
+        self.with_log_std(out)
+    }
+
+    fn with_log_std(&self, out: Tensor) -> Tensor {
+        match &self.log_std {
+            Some(ls) => {
+                let b = out.size()[0];
+                let ls = ls.unsqueeze(0).expand([b, -1], false);
+                Tensor::cat(&[out, ls], 1)
+            }
+            None => out,
+        }
+    }
+
+    /// Distribution inputs and value estimates in one pass (shared layers computed once).
+    pub fn forward(&self, obs: &Tensor) -> (Tensor, Tensor) {
+        match (&self.vf, &self.vf_head) {
+            (Some(vf), _) => (
+                self.dist_inputs(obs),
+                vf.forward(obs, self.activation).squeeze_dim(1),
+            ),
+            (None, Some(head)) => {
+                let mut h = obs.shallow_clone();
+                for layer in &self.pi.hidden {
+                    h = activate(layer.forward(&h), self.activation);
+                }
+                let out = self.with_log_std(self.pi.head.forward(&h));
+                (out, head.forward(&h).squeeze_dim(1))
+            }
+            (None, None) => unreachable!("a model has a value tower or a value head"),
+        }
+    }
+
+    /// Value estimates only.
+    pub fn value(&self, obs: &Tensor) -> Tensor {
+        match &self.vf {
+            Some(vf) => vf.forward(obs, self.activation).squeeze_dim(1),
+            None => self.forward(obs).1,
+        }
+    }
+
+    /// Every parameter with its stable name, sorted by name.
+    pub fn named_parameters(&self) -> Vec<(String, &Tensor)> {
+        let mut out: Vec<(String, &Tensor)> = Vec::new();
+        push_tower("pi", &self.pi, &mut out);
+        if let Some(vf) = &self.vf {
+            push_tower("vf", vf, &mut out);
+        }
+        if let Some(h) = &self.vf_head {
+            out.push(("vf.head.weight".into(), &h.weight));
+            out.push(("vf.head.bias".into(), &h.bias));
+        }
+        if let Some(ls) = &self.log_std {
+            out.push(("pi.log_std".into(), ls));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}

@@ -1,0 +1,264 @@
+//! The `Trainer` API: build from a config, `train()`, `save()`, `restore()`,
+//! `compute_action()`, `evaluate()`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::algorithms::ppo::PpoLearner;
+use crate::config::{FilterKind, TrainerConfig};
+use crate::error::{Result, RllibError};
+use crate::evaluation::{MeanStdFilter, MetricsWindow, RunningStat, SampleBatch};
+use crate::logging::checkpoint::{self, CheckpointState};
+use crate::optimizers::sync_samples::SyncSamplesOptimizer;
+use crate::policy::TorchPolicy;
+use crate::result::{build_result, IterationInfo};
+
+/// What `evaluate` measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvaluationResult {
+    /// Episodes run.
+    pub episodes: usize,
+    /// Mean undiscounted return.
+    pub mean_return: f64,
+    /// Mean episode length.
+    pub mean_length: f64,
+}
+
+/// A trainer for one algorithm on one env: the learner, its rollout workers and counters.
+pub struct Trainer {
+    config: TrainerConfig,
+    algorithm: String,
+    seed: u64,
+    learner: PpoLearner,
+    optimizer: SyncSamplesOptimizer,
+    filter: Option<RunningStat>,
+    metrics: MetricsWindow,
+    iteration: u64,
+    timesteps_total: u64,
+    steps_trained: u64,
+    time_total_s: f64,
+}
+
+impl Trainer {
+    /// Builds the learner and the rollout workers for `config` running `algorithm`.
+    pub fn new(algorithm: &str, config: TrainerConfig) -> Result<Trainer> {
+        if algorithm != "PPO" {
+            return Err(RllibError::Config(format!(
+                "unknown algorithm '{algorithm}'; known algorithms: {}",
+                crate::config::KNOWN_ALGORITHMS.join(", ")
+            )));
+        }
+        let seed = config.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+        });
+        tch::set_num_threads(config.num_threads_per_worker as i32);
+        let probe = envs::make(&config.env)?;
+        let obs_space = probe.observation_space().clone();
+        let action_space = probe.action_space().clone();
+        drop(probe);
+        let device = crate::policy::torch_policy::resolve_device(config.device.as_deref(), config.num_gpus)?;
+        let policy = TorchPolicy::new(&obs_space, &action_space, &config.model, seed, device)?;
+        let learner = PpoLearner::new(policy, &config, seed);
+        let optimizer = SyncSamplesOptimizer::new(&config, seed)?;
+        let filter = match config.observation_filter {
+            FilterKind::MeanStdFilter => Some(RunningStat::new(obs_space.flat_dim())),
+            FilterKind::NoFilter => None,
+        };
+        let metrics = MetricsWindow::new(config.metrics_smoothing_episodes);
+        Ok(Trainer {
+            config,
+            algorithm: algorithm.to_string(),
+            seed,
+            learner,
+            optimizer,
+            filter,
+            metrics,
+            iteration: 0,
+            timesteps_total: 0,
+            steps_trained: 0,
+            time_total_s: 0.0,
+        })
+    }
+
+    /// The resolved config.
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
+    /// The seed actually used (the config's, or one picked at start).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The algorithm's name.
+    pub fn algorithm(&self) -> &str {
+        &self.algorithm
+    }
+
+    /// Iterations trained so far.
+    pub fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    /// The learner's policy.
+    pub fn policy(&self) -> &TorchPolicy {
+        &self.learner.policy
+    }
+
+    /// One training iteration: broadcast weights, gather `train_batch_size` steps, learn.
+    /// Returns RLlib's nested result.
+    pub fn train(&mut self) -> Result<Value> {
+        let start = Instant::now();
+        let weights = self.learner.policy.get_weights()?;
+        let t_update = Instant::now();
+        self.optimizer.broadcast(weights, self.filter.clone())?;
+        let update_time = t_update.elapsed();
+        let t_sample = Instant::now();
+        let batch: SampleBatch = self.optimizer.gather(self.config.train_batch_size)?;
+        let sample_time = t_sample.elapsed();
+        if let (Some(central), Some(delta)) = (&mut self.filter, &batch.filter_delta) {
+            central.merge(delta);
+        }
+        let t_learn = Instant::now();
+        let stats = self.learner.learn_on_batch(&batch)?;
+        let learn_time = t_learn.elapsed();
+        self.metrics.extend(&batch.episodes);
+        self.iteration += 1;
+        self.timesteps_total += batch.count as u64;
+        self.steps_trained += batch.count as u64;
+        let dt = start.elapsed().as_secs_f64();
+        self.time_total_s += dt;
+        let info = IterationInfo {
+            training_iteration: self.iteration,
+            timesteps_total: self.timesteps_total,
+            timesteps_this_iter: batch.count as u64,
+            episodes_this_iter: batch.episodes.len() as u64,
+            num_steps_trained: self.steps_trained,
+            time_this_iter_s: dt,
+            time_total_s: self.time_total_s,
+            sample_time_ms: sample_time.as_secs_f64() * 1e3,
+            learn_time_ms: learn_time.as_secs_f64() * 1e3,
+            update_time_ms: update_time.as_secs_f64() * 1e3,
+            learner: stats,
+        };
+        Ok(build_result(&info, &self.metrics, false))
+    }
+
+    /// Writes a checkpoint `checkpoint_<iteration>` under `dir` and returns its path.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf> {
+        let state = CheckpointState {
+            format: checkpoint::FORMAT.into(),
+            version: checkpoint::VERSION,
+            algorithm: self.algorithm.clone(),
+            env: self.config.env.clone(),
+            model: self.config.model.clone(),
+            config: self.config.clone(),
+            seed: self.seed,
+            iteration: self.iteration,
+            timesteps_total: self.timesteps_total,
+            steps_trained: self.steps_trained,
+            time_total_s: self.time_total_s,
+            kl_coeff: self.learner.kl_coeff,
+            adam_step: self.learner.adam.step,
+            filter: self.filter.clone(),
+            metrics: self.metrics.clone(),
+            learner_rng: self.learner.rng.clone(),
+            workers: self.optimizer.worker_states()?,
+        };
+        checkpoint::write(dir, self.iteration, &state, &self.learner)
+    }
+
+    /// Restores a checkpoint written by `save` (the directory, or the file inside it).
+    pub fn restore(&mut self, path: &Path) -> Result<()> {
+        let state = checkpoint::read(path, &self.algorithm, &mut self.learner)?;
+        if state.config.model != self.config.model || state.env != self.config.env {
+            return Err(RllibError::Checkpoint {
+                path: path.display().to_string(),
+                message: format!(
+                    "it was trained on {} with model {:?}, this trainer runs {} with model {:?}",
+                    state.env, state.model, self.config.env, self.config.model
+                ),
+            });
+        }
+        self.iteration = state.iteration;
+        self.timesteps_total = state.timesteps_total;
+        self.steps_trained = state.steps_trained;
+        self.time_total_s = state.time_total_s;
+        self.learner.kl_coeff = state.kl_coeff;
+        self.learner.adam.step = state.adam_step;
+        self.learner.rng = state.learner_rng;
+        self.filter = state.filter;
+        self.metrics = state.metrics;
+        self.optimizer.restore_worker_states(&state.workers)?;
+        Ok(())
+    }
+
+    /// The action for one observation (as the env returns it; the filter is applied
+    /// without updating). Deterministic unless the config's `explore` is set and
+    /// `explore` is asked for.
+    pub fn compute_action(&self, obs: &[f32], explore: bool, rng: &mut rand_chacha::ChaCha8Rng) -> Result<Vec<f32>> {
+        let policy = &self.learner.policy;
+        if obs.len() != policy.obs_dim {
+            return Err(RllibError::Config(format!(
+                "compute_action: observation has {} values, the policy expects {}",
+                obs.len(),
+                policy.obs_dim
+            )));
+        }
+        let mut o = obs.to_vec();
+        if let Some(rs) = &self.filter {
+            let mut f = MeanStdFilter::new(rs.mean.len());
+            f.sync(rs);
+            f.apply(&mut o, false);
+        }
+        let inputs = policy.dist_inputs(&o)?;
+        let mut out = Vec::new();
+        if explore {
+            policy.dist.sample(&inputs, rng, &mut out);
+        } else {
+            policy.dist.deterministic(&inputs, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// Runs `episodes` episodes with the current policy on a fresh env and reports the
+    /// mean return (deterministic actions unless `explore`).
+    pub fn evaluate(&self, episodes: usize, explore: bool) -> Result<EvaluationResult> {
+        use rand::SeedableRng;
+        let mut env = envs::make(&self.config.env)?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ 0xe7a1);
+        let (mut total_r, mut total_len) = (0.0, 0usize);
+        for ep in 0..episodes {
+            let mut obs = env.reset(Some(self.seed.wrapping_add(1_000_000 + ep as u64))).to_vec();
+            loop {
+                let mut a = self.compute_action(&obs, explore, &mut rng)?;
+                if self.config.clip_actions {
+                    crate::evaluation::rollout_worker::clip_to_space(&mut a, env.action_space());
+                }
+                let action = match env.action_space() {
+                    envs::Space::Discrete(_) => envs::Action::Discrete(a[0] as usize),
+                    envs::Space::Box { .. } => envs::Action::Continuous(&a),
+                };
+                let step = env.step(action);
+                total_r += step.reward;
+                total_len += 1;
+                let done = step.terminated || step.truncated;
+                obs = step.obs.to_vec();
+                if done {
+                    break;
+                }
+            }
+        }
+        let n = episodes.max(1) as f64;
+        Ok(EvaluationResult {
+            episodes,
+            mean_return: total_r / n,
+            mean_length: total_len as f64 / n,
+        })
+    }
+}
