@@ -235,7 +235,7 @@ impl<A: Send + 'static> ActorHandle<A> {
             let err = RuntimeError::Unsupported(format!(
                 "{method}: closure calls need thread mode; register an ActorMethod for process mode"
             ));
-            inner.with(|s, fx| s.store(oid, Err(err), fx));
+            inner.with(|s, fx| s.store_and_dispatch(oid, Err(err), fx));
             return r;
         }
         let call = ActorCall {
@@ -247,7 +247,7 @@ impl<A: Send + 'static> ActorHandle<A> {
         };
         if self.shared.tx.send(ActorMsg::Call(call)).is_err() {
             let err = self.died("actor stopped");
-            inner.with(|s, fx| s.store(oid, Err(err), fx));
+            inner.with(|s, fx| s.store_and_dispatch(oid, Err(err), fx));
         }
         r
     }
@@ -617,7 +617,7 @@ fn thread_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
         Some(worker),
         pid,
     );
-    while let Ok(ActorMsg::Call(mut call)) = mailbox.recv() {
+    while let Ok(ActorMsg::Call(mut call)) = crate::object_store::recv_spin(&mailbox) {
         let t0 = inner.now();
         let mut t1 = t0;
         let result = match &mut state {

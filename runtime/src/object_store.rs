@@ -29,6 +29,12 @@ impl Waiter {
     }
     /// Waits for a notification; false if the deadline passed first.
     pub fn wait(&self, deadline: Option<Instant>) -> bool {
+        // Most waits in a request/response loop end within microseconds: spinning briefly
+        // avoids a futex sleep and wake-up, which costs more than the whole task.
+        if spin_until(SPIN, || self.flag.load(Ordering::Acquire)) {
+            self.flag.store(false, Ordering::Relaxed);
+            return true;
+        }
         loop {
             if self.flag.swap(false, Ordering::Acquire) {
                 return true;
@@ -44,6 +50,49 @@ impl Waiter {
                 }
             }
         }
+    }
+}
+
+/// How long a waiter spins before parking.
+pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_micros(30);
+
+/// Spins (yielding now and then) until `done` or `limit` passes; true if `done`.
+pub(crate) fn spin_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let mut i = 0u32;
+    loop {
+        if done() {
+            return true;
+        }
+        i += 1;
+        if i % 64 == 0 {
+            if start.elapsed() >= limit {
+                return false;
+            }
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Receives from a channel, spinning briefly before blocking (see `Waiter::wait`).
+pub(crate) fn recv_spin<T>(
+    rx: &crossbeam::channel::Receiver<T>,
+) -> Result<T, crossbeam::channel::RecvError> {
+    let mut got = None;
+    let disconnected = spin_until(SPIN * 2, || match rx.try_recv() {
+        Ok(v) => {
+            got = Some(v);
+            true
+        }
+        Err(crossbeam::channel::TryRecvError::Empty) => false,
+        Err(crossbeam::channel::TryRecvError::Disconnected) => true,
+    });
+    match got {
+        Some(v) => Ok(v),
+        None if disconnected => Err(crossbeam::channel::RecvError),
+        None => rx.recv(),
     }
 }
 

@@ -53,6 +53,9 @@ pub trait ErasedMethod: Send + Sync {
     fn decode_result(&self, b: &[u8]) -> Result<Value, String>;
 }
 
+type FnBody<Args, R> = Body<fn(Args) -> R, fn(Args) -> Result<R, TaskError>>;
+type MethodBody<A, Args, R> = Body<fn(&mut A, Args) -> R, fn(&mut A, Args) -> Result<R, TaskError>>;
+
 enum Body<F, G> {
     Plain(F),
     Fallible(G),
@@ -62,7 +65,7 @@ enum Body<F, G> {
 /// or as a `static` and register it with [`register!`](crate::register).
 pub struct RemoteFn<Args, R> {
     name: &'static str,
-    body: Body<fn(Args) -> R, fn(Args) -> Result<R, TaskError>>,
+    body: FnBody<Args, R>,
 }
 
 impl<Args: ArgTuple, R: Data> RemoteFn<Args, R> {
@@ -163,7 +166,7 @@ impl<A: Send + 'static, Args: ArgTuple> ErasedClass for ActorClass<A, Args> {
 /// A named actor method: `fn(&mut A, Args) -> R`, callable in both worker modes.
 pub struct ActorMethod<A, Args, R> {
     name: &'static str,
-    body: Body<fn(&mut A, Args) -> R, fn(&mut A, Args) -> Result<R, TaskError>>,
+    body: MethodBody<A, Args, R>,
 }
 
 impl<A: Send + 'static, Args: ArgTuple, R: Data> ActorMethod<A, Args, R> {

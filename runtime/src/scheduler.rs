@@ -6,7 +6,7 @@
 
 use crate::actor::{ActorRecord, ActorShared, ActorStatus};
 use crate::error::RuntimeError;
-use crate::ids::{ActorId, NodeId, ObjectId, TaskId, WorkerId};
+use crate::ids::{ActorId, IdMap, NodeId, ObjectId, TaskId, WorkerId};
 use crate::object_ref::{erased_id, ReleaseQueue};
 use crate::object_store::{ObjState, ObjectEntry, SizeHint, Waiter};
 use crate::resources::{Demand, ResourcePool};
@@ -16,7 +16,7 @@ use crate::timeline::Timeline;
 use crate::value::{ArgSlot, Value};
 use crossbeam::channel::Sender;
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -54,18 +54,18 @@ pub(crate) struct Effects {
 
 pub(crate) struct State {
     pub epoch: Instant,
-    pub objects: HashMap<ObjectId, ObjectEntry>,
-    pub tasks: HashMap<TaskId, TaskRecord>,
+    pub objects: IdMap<ObjectId, ObjectEntry>,
+    pub tasks: IdMap<TaskId, TaskRecord>,
     finished_order: VecDeque<TaskId>,
     task_history: usize,
-    pub waiting: HashMap<TaskId, TaskSpec>,
+    pub waiting: IdMap<TaskId, TaskSpec>,
     pub ready: VecDeque<TaskSpec>,
     pub pool: ResourcePool,
     pub idle: Vec<WorkerId>,
-    pub workers: HashMap<WorkerId, WorkerSlot>,
+    pub workers: IdMap<WorkerId, WorkerSlot>,
     pub spawning: usize,
     max_workers: usize,
-    pub actors: HashMap<ActorId, ActorRecord>,
+    pub actors: IdMap<ActorId, ActorRecord>,
     pub shutdown: bool,
 }
 
@@ -238,9 +238,8 @@ impl State {
                         }
                     }
                 }
-                if !self.ready.is_empty() {
-                    self.dispatch(fx);
-                }
+                // No dispatch here: a finishing worker first claims its own next task
+                // (`next_for`), otherwise dispatch would spawn a needless extra worker.
             }
             Err(err) => {
                 if released {
@@ -422,7 +421,20 @@ impl State {
             r.attempts = 1;
         }
         self.finish_record(tid, Some(start), result.as_ref().map(|_| ()));
+        self.store_and_dispatch(oid, result, fx);
+    }
+
+    /// `store`, then start whatever it made ready.
+    pub fn store_and_dispatch(
+        &mut self,
+        oid: ObjectId,
+        result: Result<Value, RuntimeError>,
+        fx: &mut Effects,
+    ) {
         self.store(oid, result, fx);
+        if !self.ready.is_empty() {
+            self.dispatch(fx);
+        }
     }
 
     /// Fails everything still pending so no `get` waits past shutdown.
@@ -468,18 +480,18 @@ impl Inner {
         };
         let state = State {
             epoch,
-            objects: HashMap::new(),
-            tasks: HashMap::new(),
+            objects: IdMap::default(),
+            tasks: IdMap::default(),
             finished_order: VecDeque::new(),
             task_history: config.task_history,
-            waiting: HashMap::new(),
+            waiting: IdMap::default(),
             ready: VecDeque::new(),
             pool: ResourcePool::new(total),
             idle: Vec::new(),
-            workers: HashMap::new(),
+            workers: IdMap::default(),
             spawning: 0,
             max_workers,
-            actors: HashMap::new(),
+            actors: IdMap::default(),
             shutdown: false,
         };
         Arc::new(Inner {

@@ -42,7 +42,7 @@ pub(crate) fn spawn_thread_worker(inner: &Arc<Inner>) {
 }
 
 fn worker_loop(inner: Arc<Inner>, id: WorkerId, rx: Receiver<WorkerMsg>, tl: Arc<WorkerTimeline>) {
-    while let Ok(WorkerMsg::Run(spec)) = rx.recv() {
+    while let Ok(WorkerMsg::Run(spec)) = crate::object_store::recv_spin(&rx) {
         let mut next = Some(spec);
         while let Some(spec) = next.take() {
             if inner.is_shutdown() {
