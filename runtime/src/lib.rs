@@ -49,6 +49,7 @@ pub mod microbenchmark;
 pub mod object_ref;
 pub mod object_store;
 pub mod process_worker;
+mod protocol;
 pub mod registry;
 pub mod resources;
 pub mod runtime;

@@ -52,6 +52,8 @@ pub struct RuntimeConfig {
     pub task_history: usize,
     /// How long shutdown waits for running user code before leaving it behind.
     pub shutdown_timeout: Duration,
+    /// The worker executable in process mode (default: this executable).
+    pub worker_program: Option<std::path::PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -68,6 +70,7 @@ impl Default for RuntimeConfig {
             timeline_capacity: 100_000,
             task_history: 100_000,
             shutdown_timeout: Duration::from_secs(2),
+            worker_program: None,
         }
     }
 }
@@ -121,9 +124,7 @@ pub struct RuntimeHandle {
 impl Runtime {
     /// Starts a runtime in this process; nothing to launch first.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
-        if config.isolation == Isolation::Process {
-            crate::process_worker::check_worker_binary()?;
-        }
+        crate::process_worker::check_worker_binary()?;
         let total = config.total();
         Ok(Runtime {
             handle: RuntimeHandle {

@@ -64,6 +64,8 @@ pub(crate) struct State {
     pub idle: Vec<WorkerId>,
     pub workers: IdMap<WorkerId, WorkerSlot>,
     pub spawning: usize,
+    /// Worker processes that failed to start in a row.
+    pub spawn_failures: u32,
     max_workers: usize,
     pub actors: IdMap<ActorId, ActorRecord>,
     pub shutdown: bool,
@@ -437,6 +439,14 @@ impl State {
         }
     }
 
+    /// Fails every queued task (no worker can ever run them).
+    pub fn fail_ready(&mut self, err: RuntimeError, fx: &mut Effects) {
+        let ready: Vec<TaskSpec> = self.ready.drain(..).collect();
+        for s in ready {
+            self.fail_unstarted(s, err.clone(), fx);
+        }
+    }
+
     /// Fails everything still pending so no `get` waits past shutdown.
     fn fail_all(&mut self, fx: &mut Effects) {
         for (_, e) in self.objects.iter_mut() {
@@ -490,6 +500,7 @@ impl Inner {
             idle: Vec::new(),
             workers: IdMap::default(),
             spawning: 0,
+            spawn_failures: 0,
             max_workers,
             actors: IdMap::default(),
             shutdown: false,
