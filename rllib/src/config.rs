@@ -135,7 +135,10 @@ const ALIASES: &[(&str, &str)] = &[
     ("sample_batch_size", "rollout_fragment_length"),
     ("num_epochs", "num_sgd_iter"),
     ("minibatch_size", "sgd_minibatch_size"),
-    ("metrics_num_episodes_for_smoothing", "metrics_smoothing_episodes"),
+    (
+        "metrics_num_episodes_for_smoothing",
+        "metrics_smoothing_episodes",
+    ),
     ("lambda_", "lambda"),
 ];
 
@@ -147,11 +150,20 @@ const IGNORED_KEYS: &[(&str, &str)] = &[
     ("log_level", "use RUST_LOG to set the log level"),
     ("num_cpus_per_worker", "workers take one CPU each"),
     ("num_cpus_for_driver", "the learner takes one CPU"),
-    ("simple_optimizer", "PPO always uses the sync samples optimizer"),
+    (
+        "simple_optimizer",
+        "PPO always uses the sync samples optimizer",
+    ),
     ("shuffle_sequences", "minibatches are always shuffled"),
     ("vf_share_layers", "use model.vf_share_layers"),
-    ("enable_rl_module_and_learner", "only the old API stack exists here"),
-    ("enable_env_runner_and_connector_v2", "only the old API stack exists here"),
+    (
+        "enable_rl_module_and_learner",
+        "only the old API stack exists here",
+    ),
+    (
+        "enable_env_runner_and_connector_v2",
+        "only the old API stack exists here",
+    ),
     ("api_stack", "only the old API stack exists here"),
 ];
 
@@ -259,8 +271,8 @@ fn did_you_mean<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Stri
 
 /// Parses YAML (or JSON, a subset of YAML) text, reporting syntax errors with line and column.
 pub fn parse_yaml(text: &str, origin: &str) -> Result<Value> {
-    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| {
-        match e.location() {
+    let yaml: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
             Some(loc) => config_err(format!(
                 "{origin}:{}:{}: YAML syntax error: {}",
                 loc.line(),
@@ -268,8 +280,7 @@ pub fn parse_yaml(text: &str, origin: &str) -> Result<Value> {
                 strip_location(&e.to_string())
             )),
             None => config_err(format!("{origin}: YAML syntax error: {e}")),
-        }
-    })?;
+        })?;
     serde_json::to_value(&yaml).map_err(|e| config_err(format!("{origin}: {e}")))
 }
 
@@ -316,8 +327,17 @@ pub fn experiment_from_spec(name: &str, spec: Value, origin: &str) -> Result<Exp
     }
     let run = match spec.get("run") {
         Some(Value::String(s)) => s.clone(),
-        Some(other) => return Err(config_err(format!("{at}: 'run' must be a string, got {other}"))),
-        None => return Err(config_err(format!("{at}: missing 'run' (one of {})", KNOWN_ALGORITHMS.join(", ")))),
+        Some(other) => {
+            return Err(config_err(format!(
+                "{at}: 'run' must be a string, got {other}"
+            )))
+        }
+        None => {
+            return Err(config_err(format!(
+                "{at}: missing 'run' (one of {})",
+                KNOWN_ALGORITHMS.join(", ")
+            )))
+        }
     };
     if !KNOWN_ALGORITHMS.contains(&run.as_str()) {
         return Err(config_err(format!(
@@ -328,7 +348,11 @@ pub fn experiment_from_spec(name: &str, spec: Value, origin: &str) -> Result<Exp
     let mut user_config = match spec.get("config") {
         Some(Value::Object(m)) => m.clone(),
         Some(Value::Null) | None => Map::new(),
-        Some(other) => return Err(config_err(format!("{at}: 'config' must be a mapping, got {other}"))),
+        Some(other) => {
+            return Err(config_err(format!(
+                "{at}: 'config' must be a mapping, got {other}"
+            )))
+        }
     };
     if let Some(env) = spec.get("env") {
         user_config.insert("env".into(), env.clone());
@@ -338,15 +362,20 @@ pub fn experiment_from_spec(name: &str, spec: Value, origin: &str) -> Result<Exp
     let stop = parse_stop(spec.get("stop"), &at)?;
     let checkpoint_freq = match spec.get("checkpoint_freq") {
         None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| config_err(format!("{at}: checkpoint_freq must be a non-negative integer, got {v}")))?
-            as usize,
+        Some(v) => v.as_u64().ok_or_else(|| {
+            config_err(format!(
+                "{at}: checkpoint_freq must be a non-negative integer, got {v}"
+            ))
+        })? as usize,
     };
     let checkpoint_at_end = match spec.get("checkpoint_at_end") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(v) => return Err(config_err(format!("{at}: checkpoint_at_end must be true or false, got {v}"))),
+        Some(v) => {
+            return Err(config_err(format!(
+                "{at}: checkpoint_at_end must be true or false, got {v}"
+            )))
+        }
     };
     let path_key = |key: &str| -> Result<Option<PathBuf>> {
         match spec.get(key) {
@@ -385,7 +414,9 @@ fn parse_stop(stop: Option<&Value>, at: &str) -> Result<BTreeMap<String, f64>> {
         if stop.is_null() {
             return Ok(out);
         }
-        return Err(config_err(format!("{at}: 'stop' must be a mapping of result keys to thresholds")));
+        return Err(config_err(format!(
+            "{at}: 'stop' must be a mapping of result keys to thresholds"
+        )));
     };
     let known = crate::result::known_result_paths();
     for (key, v) in m {
@@ -413,7 +444,10 @@ pub fn resolve_config(
 ) -> Result<TrainerConfig> {
     let mut merged = defaults(algorithm);
     let known: Vec<String> = {
-        let mut k: Vec<String> = merged.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let mut k: Vec<String> = merged
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
         k.extend(ALIASES.iter().map(|(a, _)| a.to_string()));
         k.extend(IGNORED_KEYS.iter().map(|(a, _)| a.to_string()));
         k
@@ -421,7 +455,8 @@ pub fn resolve_config(
     let mut seen_canonical: BTreeMap<String, String> = BTreeMap::new();
     for (key, value) in user {
         if let Some((_, why)) = IGNORED_KEYS.iter().find(|(k, _)| *k == key) {
-            if !(key == "framework" && value == "torch") && !(key == "use_pytorch" && value == true) {
+            if !(key == "framework" && value == "torch") && !(key == "use_pytorch" && value == true)
+            {
                 warnings.push(format!("{at}: '{key}: {value}' is ignored: {why}"));
             }
             continue;
@@ -449,19 +484,22 @@ pub fn resolve_config(
         }
     }
     // `num_gpus` is resolved against the machine when the policy is built.
-    let config: TrainerConfig = serde_path_to_error::deserialize(merged).map_err(|e| {
-        config_err(format!("{at}.{}: {}", e.path(), e.inner()))
-    })?;
+    let config: TrainerConfig = serde_path_to_error::deserialize(merged)
+        .map_err(|e| config_err(format!("{at}.{}: {}", e.path(), e.inner())))?;
     validate(&config, at)?;
     Ok(config)
 }
 
 fn merge_model(slot: &mut Value, value: Value, at: &str) -> Result<()> {
     let Value::Object(user) = value else {
-        return Err(config_err(format!("{at}.model: must be a mapping, got {value}")));
+        return Err(config_err(format!(
+            "{at}.model: must be a mapping, got {value}"
+        )));
     };
     let Some(model) = slot.as_object_mut() else {
-        return Err(config_err(format!("{at}.model: internal default is not a mapping")));
+        return Err(config_err(format!(
+            "{at}.model: internal default is not a mapping"
+        )));
     };
     let known: Vec<String> = model.keys().cloned().collect();
     for (k, v) in user {
@@ -542,7 +580,11 @@ fn validate(c: &TrainerConfig, at: &str) -> Result<()> {
         return bad("model.fcnet_hiddens", "layer sizes must be at least 1");
     }
     if let Some(d) = &c.device {
-        if !(d == "cpu" || d == "cuda" || d.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok())) {
+        if !(d == "cpu"
+            || d == "cuda"
+            || d.strip_prefix("cuda:")
+                .is_some_and(|n| n.parse::<usize>().is_ok()))
+        {
             return bad("device", &format!("must be cpu, cuda or cuda:N, got '{d}'"));
         }
     }

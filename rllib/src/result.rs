@@ -92,7 +92,11 @@ pub fn flatten_numbers(v: &Value) -> Vec<(String, f64)> {
         match v {
             Value::Object(m) => {
                 for (k, x) in m {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}/{k}") };
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}/{k}")
+                    };
                     walk(&p, x, out);
                 }
             }
@@ -120,7 +124,10 @@ pub fn lookup(v: &Value, path: &str) -> Option<f64> {
 /// Every path a result contains (what stop conditions may name).
 pub fn known_result_paths() -> Vec<String> {
     let sample = build_result(&IterationInfo::default(), &MetricsWindow::new(1), false);
-    flatten_numbers(&sample).into_iter().map(|(k, _)| k).collect()
+    flatten_numbers(&sample)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// Stop keys are paths into the result; RLlib also accepted dots in old files.
@@ -132,16 +139,15 @@ pub fn canonical_stop_key(key: &str) -> String {
 pub fn without_times(v: &Value) -> Value {
     let mut v = v.clone();
     for k in TIME_KEYS {
-        let mut parts: Vec<&str> = k.split('/').collect();
-        let last = parts.pop().unwrap_or_default();
-        let mut cur = &mut v;
-        for p in parts {
-            match cur.get_mut(p) {
-                Some(x) => cur = x,
-                None => break,
-            }
-        }
-        if let Some(m) = cur.as_object_mut() {
+        let (parent, last) = match k.rsplit_once('/') {
+            Some((p, l)) => (Some(p), l),
+            None => (None, *k),
+        };
+        let target = match parent {
+            Some(p) => v.pointer_mut(&format!("/{p}")),
+            None => Some(&mut v),
+        };
+        if let Some(m) = target.and_then(Value::as_object_mut) {
             m.remove(last);
         }
     }

@@ -61,7 +61,8 @@ impl Trainer {
         let obs_space = probe.observation_space().clone();
         let action_space = probe.action_space().clone();
         drop(probe);
-        let device = crate::policy::torch_policy::resolve_device(config.device.as_deref(), config.num_gpus)?;
+        let device =
+            crate::policy::torch_policy::resolve_device(config.device.as_deref(), config.num_gpus)?;
         let policy = TorchPolicy::new(&obs_space, &action_space, &config.model, seed, device)?;
         let learner = PpoLearner::new(policy, &config, seed);
         let optimizer = SyncSamplesOptimizer::new(&config, seed)?;
@@ -198,10 +199,23 @@ impl Trainer {
         Ok(())
     }
 
+    /// Loads only the policy (weights, filter) of a checkpoint, for evaluation.
+    pub fn restore_policy_only(&mut self, path: &Path) -> Result<()> {
+        let state = checkpoint::read(path, &self.algorithm, &mut self.learner)?;
+        self.filter = state.filter;
+        self.iteration = state.iteration;
+        Ok(())
+    }
+
     /// The action for one observation (as the env returns it; the filter is applied
     /// without updating). Deterministic unless the config's `explore` is set and
     /// `explore` is asked for.
-    pub fn compute_action(&self, obs: &[f32], explore: bool, rng: &mut rand_chacha::ChaCha8Rng) -> Result<Vec<f32>> {
+    pub fn compute_action(
+        &self,
+        obs: &[f32],
+        explore: bool,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<Vec<f32>> {
         let policy = &self.learner.policy;
         if obs.len() != policy.obs_dim {
             return Err(RllibError::Config(format!(
@@ -234,7 +248,9 @@ impl Trainer {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ 0xe7a1);
         let (mut total_r, mut total_len) = (0.0, 0usize);
         for ep in 0..episodes {
-            let mut obs = env.reset(Some(self.seed.wrapping_add(1_000_000 + ep as u64))).to_vec();
+            let mut obs = env
+                .reset(Some(self.seed.wrapping_add(1_000_000 + ep as u64)))
+                .to_vec();
             loop {
                 let mut a = self.compute_action(&obs, explore, &mut rng)?;
                 if self.config.clip_actions {

@@ -115,7 +115,11 @@ impl PpoLearner {
 
     fn column(&self, data: &[f32], width: usize) -> Tensor {
         let t = Tensor::from_slice(data);
-        let t = if width > 1 { t.view([-1, width as i64]) } else { t };
+        let t = if width > 1 {
+            t.view([-1, width as i64])
+        } else {
+            t
+        };
         t.to_device(self.policy.device)
     }
 

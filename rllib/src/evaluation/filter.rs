@@ -63,7 +63,13 @@ impl RunningStat {
     pub fn std(&self) -> Vec<f64> {
         self.m2
             .iter()
-            .map(|s| if self.n > 1 { (s / (self.n - 1) as f64).sqrt() } else { 1.0 })
+            .map(|s| {
+                if self.n > 1 {
+                    (s / (self.n - 1) as f64).sqrt()
+                } else {
+                    1.0
+                }
+            })
             .collect()
     }
 }
@@ -126,7 +132,11 @@ mod tests {
         let (mut a, mut b) = (RunningStat::new(2), RunningStat::new(2));
         for (i, x) in xs.iter().enumerate() {
             all.push(x);
-            if i < 4 { a.push(x) } else { b.push(x) }
+            if i < 4 {
+                a.push(x)
+            } else {
+                b.push(x)
+            }
         }
         a.merge(&b);
         for i in 0..2 {

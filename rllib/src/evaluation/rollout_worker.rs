@@ -108,8 +108,6 @@ pub struct WorkerState {
     pub steps_sampled: u64,
     /// Open trajectories (non-empty only with `complete_episodes`).
     open: Vec<Trajectory>,
-    /// The vector env's state (every env's dynamics, time-limit counter and RNG).
-    pub env: envs::VectorEnvState,
 }
 
 /// Steps `num_envs` envs with a local policy copy and turns what happened into batches.
@@ -131,7 +129,8 @@ pub struct RolloutWorker {
 
 /// The seed of env `j` of worker `index` for a run seeded with `seed`.
 fn env_seed(seed: u64, index: usize) -> u64 {
-    seed.wrapping_mul(1_000_003).wrapping_add(index as u64 * 10_007)
+    seed.wrapping_mul(1_000_003)
+        .wrapping_add(index as u64 * 10_007)
 }
 
 impl RolloutWorker {
@@ -219,7 +218,6 @@ impl RolloutWorker {
             cur_obs: self.cur_obs.clone(),
             steps_sampled: self.steps_sampled,
             open: self.open.clone(),
-            env: self.env.state()?,
         })
     }
 
@@ -232,7 +230,6 @@ impl RolloutWorker {
                 self.open.len()
             )));
         }
-        self.env.set_state(&st.env)?;
         self.rng = st.rng.clone();
         self.filter = st.filter.clone();
         self.cur_obs = st.cur_obs.clone();
@@ -283,7 +280,11 @@ impl RolloutWorker {
         let mut actions = Vec::with_capacity(n * self.action_dim);
         let mut logps = Vec::with_capacity(n);
         for i in 0..n {
-            logps.push(self.policy.dist.sample(&dist_in[i * k..(i + 1) * k], &mut self.rng, &mut actions) as f32);
+            logps.push(self.policy.dist.sample(
+                &dist_in[i * k..(i + 1) * k],
+                &mut self.rng,
+                &mut actions,
+            ) as f32);
         }
         let step = match self.policy.dist {
             ActionDistKind::Categorical { .. } => {
@@ -305,12 +306,14 @@ impl RolloutWorker {
         for i in 0..n {
             let tr = &mut self.open[i];
             tr.obs.extend_from_slice(&self.cur_obs[i * d..(i + 1) * d]);
-            tr.actions.extend_from_slice(&actions[i * self.action_dim..(i + 1) * self.action_dim]);
+            tr.actions
+                .extend_from_slice(&actions[i * self.action_dim..(i + 1) * self.action_dim]);
             tr.rewards.push(rewards[i] as f32);
             tr.terminateds.push(terminated[i]);
             tr.truncateds.push(truncated[i]);
             tr.logp.push(logps[i]);
-            tr.dist_inputs.extend_from_slice(&dist_in[i * k..(i + 1) * k]);
+            tr.dist_inputs
+                .extend_from_slice(&dist_in[i * k..(i + 1) * k]);
         }
         self.cur_obs = next_obs;
         for i in 0..n {
@@ -325,7 +328,11 @@ impl RolloutWorker {
                 let boot = if terminated[i] {
                     Bootstrap::Zero
                 } else {
-                    let mut last = self.env.final_obs(i).map(<[f32]>::to_vec).unwrap_or_default();
+                    let mut last = self
+                        .env
+                        .final_obs(i)
+                        .map(<[f32]>::to_vec)
+                        .unwrap_or_default();
                     if let Some(f) = &mut self.filter {
                         f.apply(&mut last, false);
                     }

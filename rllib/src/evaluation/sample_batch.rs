@@ -67,7 +67,8 @@ impl SampleBatch {
         self.terminateds.append(&mut other.terminateds);
         self.truncateds.append(&mut other.truncateds);
         self.action_logp.append(&mut other.action_logp);
-        self.action_dist_inputs.append(&mut other.action_dist_inputs);
+        self.action_dist_inputs
+            .append(&mut other.action_dist_inputs);
         self.vf_preds.append(&mut other.vf_preds);
         self.advantages.append(&mut other.advantages);
         self.value_targets.append(&mut other.value_targets);

@@ -78,18 +78,32 @@ fn ckpt_err(path: &Path, message: impl Into<String>) -> RllibError {
 }
 
 /// Writes `checkpoint_<iteration>` under `dir` (via a temporary directory and a rename).
-pub fn write(dir: &Path, iteration: u64, state: &CheckpointState, learner: &PpoLearner) -> Result<PathBuf> {
+pub fn write(
+    dir: &Path,
+    iteration: u64,
+    state: &CheckpointState,
+    learner: &PpoLearner,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| RllibError::io(dir, e))?;
     let final_path = dir.join(format!("checkpoint_{iteration:06}"));
-    let tmp = dir.join(format!(".checkpoint_{iteration:06}.tmp-{}", std::process::id()));
+    let tmp = dir.join(format!(
+        ".checkpoint_{iteration:06}.tmp-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| RllibError::io(&tmp, e))?;
     let params = learner.policy.model.named_parameters();
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     for (i, (name, p)) in params.iter().enumerate() {
         tensors.push((name.clone(), p.detach().to_device(tch::Device::Cpu)));
-        tensors.push((format!("adam.m/{name}"), learner.adam.m[i].to_device(tch::Device::Cpu)));
-        tensors.push((format!("adam.v/{name}"), learner.adam.v[i].to_device(tch::Device::Cpu)));
+        tensors.push((
+            format!("adam.m/{name}"),
+            learner.adam.m[i].to_device(tch::Device::Cpu),
+        ));
+        tensors.push((
+            format!("adam.v/{name}"),
+            learner.adam.v[i].to_device(tch::Device::Cpu),
+        ));
     }
     let wpath = tmp.join(WEIGHTS_FILE);
     Tensor::write_safetensors(&tensors, &wpath).map_err(|e| ckpt_err(&wpath, e.to_string()))?;
@@ -106,7 +120,11 @@ pub fn write(dir: &Path, iteration: u64, state: &CheckpointState, learner: &PpoL
 /// Reads a checkpoint into `learner` (weights and Adam moments) and returns its state.
 /// `path` may be the checkpoint directory or a file inside it.
 pub fn read(path: &Path, algorithm: &str, learner: &mut PpoLearner) -> Result<CheckpointState> {
-    let dir = if path.is_file() { path.parent().unwrap_or(path) } else { path };
+    let dir = if path.is_file() {
+        path.parent().unwrap_or(path)
+    } else {
+        path
+    };
     if !dir.is_dir() {
         return Err(ckpt_err(path, "no such checkpoint directory"));
     }
@@ -115,20 +133,30 @@ pub fn read(path: &Path, algorithm: &str, learner: &mut PpoLearner) -> Result<Ch
     let raw: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| ckpt_err(&spath, format!("damaged state file: {e}")))?;
     if raw.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-        return Err(ckpt_err(&spath, "not a checkpoint of this project (no 'format: rllib-rs-checkpoint')"));
+        return Err(ckpt_err(
+            &spath,
+            "not a checkpoint of this project (no 'format: rllib-rs-checkpoint')",
+        ));
     }
     let version = raw.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
     if version != VERSION as u64 {
-        return Err(ckpt_err(&spath, format!("checkpoint version {version}; this build reads version {VERSION}")));
+        return Err(ckpt_err(
+            &spath,
+            format!("checkpoint version {version}; this build reads version {VERSION}"),
+        ));
     }
     let algo = raw.get("algorithm").and_then(|a| a.as_str()).unwrap_or("?");
     if algo != algorithm {
-        return Err(ckpt_err(dir, format!("written by {algo}, cannot restore into {algorithm}")));
+        return Err(ckpt_err(
+            dir,
+            format!("written by {algo}, cannot restore into {algorithm}"),
+        ));
     }
     let state: CheckpointState = serde_json::from_value(raw)
         .map_err(|e| ckpt_err(&spath, format!("damaged state file: {e}")))?;
     let wpath = dir.join(WEIGHTS_FILE);
-    let tensors = Tensor::read_safetensors(&wpath).map_err(|e| ckpt_err(&wpath, format!("damaged weights file: {e}")))?;
+    let tensors = Tensor::read_safetensors(&wpath)
+        .map_err(|e| ckpt_err(&wpath, format!("damaged weights file: {e}")))?;
     let params = learner.policy.model.named_parameters();
     let find = |name: &str| -> Result<&Tensor> {
         tensors
@@ -142,7 +170,9 @@ pub fn read(path: &Path, algorithm: &str, learner: &mut PpoLearner) -> Result<Ch
         named.push(to_named(name.clone(), find(name)?)?);
     }
     check_same_shapes(&params, &named).map_err(|e| ckpt_err(&wpath, e.to_string()))?;
-    learner.policy.set_weights(&crate::policy::Weights { tensors: named })?;
+    learner
+        .policy
+        .set_weights(&crate::policy::Weights { tensors: named })?;
     let device = learner.policy.device;
     for (i, (name, _)) in params.iter().enumerate() {
         learner.adam.m[i] = find(&format!("adam.m/{name}"))?.to_device(device);

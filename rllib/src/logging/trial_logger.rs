@@ -40,7 +40,11 @@ impl TrialLogger {
         // Appending to an existing progress.csv (a restored run): keep its header.
         let csv_columns = std::fs::read_to_string(dir.join("progress.csv"))
             .ok()
-            .and_then(|t| t.lines().next().map(|h| h.split(',').map(String::from).collect()));
+            .and_then(|t| {
+                t.lines()
+                    .next()
+                    .map(|h| h.split(',').map(String::from).collect())
+            });
         let events = EventWriter::create(dir).map_err(|e| RllibError::io(dir, e))?;
         Ok(TrialLogger {
             dir: dir.to_path_buf(),
@@ -80,7 +84,10 @@ impl TrialLogger {
             writeln!(self.progress_csv, "{}", row.join(",")).map_err(io)?;
         }
         self.progress_csv.flush().map_err(io)?;
-        let step = result.get("timesteps_total").and_then(Value::as_i64).unwrap_or(0);
+        let step = result
+            .get("timesteps_total")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let scalars: Vec<(String, f32)> = flat
             .into_iter()
             .filter(|(_, v)| v.is_finite())

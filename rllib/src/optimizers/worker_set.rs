@@ -17,7 +17,10 @@ struct Broadcast {
     filter: Option<RunningStat>,
 }
 
-fn with_worker<R>(slot: &mut WorkerSlot, f: impl FnOnce(&mut RolloutWorker) -> Result<R>) -> std::result::Result<R, String> {
+fn with_worker<R>(
+    slot: &mut WorkerSlot,
+    f: impl FnOnce(&mut RolloutWorker) -> Result<R>,
+) -> std::result::Result<R, String> {
     match slot {
         Ok(w) => f(w).map_err(|e| e.to_string()),
         Err(e) => Err(format!("rollout worker could not start: {e}")),
@@ -46,13 +49,18 @@ impl WorkerSet {
         }
         // Each worker holds one logical CPU; the runtime is sized so that every worker the
         // config asks for fits, as a config written for a bigger machine still runs here.
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let runtime = Runtime::new(RuntimeConfig::default().num_cpus(config.num_workers.max(cpus) as f64))?;
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let runtime =
+            Runtime::new(RuntimeConfig::default().num_cpus(config.num_workers.max(cpus) as f64))?;
         let mut workers = Vec::new();
         for i in 1..=config.num_workers {
             let wc = WorkerConfig::from_trainer(config, seed, i);
             let h = runtime
-                .actor_local("RolloutWorker", move || RolloutWorker::new(wc).map_err(|e| e.to_string()))
+                .actor_local("RolloutWorker", move || {
+                    RolloutWorker::new(wc).map_err(|e| e.to_string())
+                })
                 .resources(Resources::cpus(1.0))
                 .spawn()?;
             workers.push(h);
@@ -148,7 +156,9 @@ impl WorkerSet {
                 let refs: Vec<_> = workers
                     .iter()
                     .zip(states.iter().cloned())
-                    .map(|(h, st)| h.call(move |s: &mut WorkerSlot| with_worker(s, |w| w.restore_state(&st))))
+                    .map(|(h, st)| {
+                        h.call(move |s: &mut WorkerSlot| with_worker(s, |w| w.restore_state(&st)))
+                    })
                     .collect();
                 for r in runtime.get_all(&refs)? {
                     r.map_err(RllibError::Worker)?;

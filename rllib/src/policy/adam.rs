@@ -49,9 +49,17 @@ impl Adam {
                 if !g.defined() {
                     continue;
                 }
-                let g = if scale != 1.0 { g * scale } else { g.shallow_clone() };
-                let _ = self.m[i].g_mul_scalar_(self.beta1).g_add_(&(&g * (1.0 - self.beta1)));
-                let _ = self.v[i].g_mul_scalar_(self.beta2).g_add_(&(g.square() * (1.0 - self.beta2)));
+                let g = if scale != 1.0 {
+                    g * scale
+                } else {
+                    g.shallow_clone()
+                };
+                let _ = self.m[i]
+                    .g_mul_scalar_(self.beta1)
+                    .g_add_(&(&g * (1.0 - self.beta1)));
+                let _ = self.v[i]
+                    .g_mul_scalar_(self.beta2)
+                    .g_add_(&(g.square() * (1.0 - self.beta2)));
                 let denom = (&self.v[i] / bc2).sqrt() + self.eps;
                 let update = (&self.m[i] / bc1) / denom * self.lr;
                 let mut p = p.shallow_clone();
@@ -85,7 +93,10 @@ mod tests {
         adam.step(&[&p], None);
         // Bias-corrected first step: delta = lr * sign(g).
         let v: Vec<f32> = Vec::try_from(p.detach()).unwrap();
-        assert!((v[0] - 0.9).abs() < 1e-5 && (v[1] + 1.9).abs() < 1e-5, "{v:?}");
+        assert!(
+            (v[0] - 0.9).abs() < 1e-5 && (v[1] + 1.9).abs() < 1e-5,
+            "{v:?}"
+        );
     }
 
     #[test]

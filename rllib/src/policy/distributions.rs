@@ -63,8 +63,11 @@ impl ActionDistKind {
                 let (mean, log_std) = Self::split(inputs);
                 let a = actions.reshape([-1, *dim as i64]);
                 let z = (a - &mean) / log_std.exp();
-                (z.square() * -0.5 - &log_std).sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
-                    - 0.5 * (*dim as f64) * LN_2PI
+                (z.square() * -0.5 - &log_std).sum_dim_intlist(
+                    [1i64].as_slice(),
+                    false,
+                    Kind::Float,
+                ) - 0.5 * (*dim as f64) * LN_2PI
             }
         }
     }
@@ -78,7 +81,11 @@ impl ActionDistKind {
             }
             ActionDistKind::DiagGaussian { .. } => {
                 let (_, log_std) = Self::split(inputs);
-                (log_std + 0.5 * (LN_2PI + 1.0)).sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+                (log_std + 0.5 * (LN_2PI + 1.0)).sum_dim_intlist(
+                    [1i64].as_slice(),
+                    false,
+                    Kind::Float,
+                )
             }
         }
     }

@@ -21,7 +21,11 @@ impl Dense {
             for x in row.iter_mut() {
                 *x = standard_normal(rng) as f32;
             }
-            let norm = row.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>().sqrt();
+            let norm = row
+                .iter()
+                .map(|x| (*x as f64) * (*x as f64))
+                .sum::<f64>()
+                .sqrt();
             for x in row.iter_mut() {
                 *x = (*x as f64 * std / norm.max(1e-12)) as f32;
             }

@@ -44,7 +44,10 @@ pub fn resolve_device(device: Option<&str>, num_gpus: f64) -> Result<Device> {
     match device {
         Some("cpu") => Ok(Device::Cpu),
         Some(d) => {
-            let idx = d.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+            let idx = d
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0);
             if !cuda {
                 return Err(RllibError::Device(format!(
                     "device '{d}' was asked for, but libtorch sees no CUDA GPU on this machine"
@@ -103,7 +106,9 @@ impl TorchPolicy {
     pub fn dist_inputs(&self, obs: &[f32]) -> Result<Vec<f32>> {
         tch::no_grad(|| {
             let out = self.model.dist_inputs(&self.obs_tensor(obs));
-            Ok(Vec::<f32>::try_from(out.to_device(Device::Cpu).reshape([-1]))?)
+            Ok(Vec::<f32>::try_from(
+                out.to_device(Device::Cpu).reshape([-1]),
+            )?)
         })
     }
 
@@ -114,13 +119,19 @@ impl TorchPolicy {
         }
         tch::no_grad(|| {
             let v = self.model.value(&self.obs_tensor(obs));
-            Ok(Vec::<f32>::try_from(v.to_device(Device::Cpu).reshape([-1]))?)
+            Ok(Vec::<f32>::try_from(
+                v.to_device(Device::Cpu).reshape([-1]),
+            )?)
         })
     }
 
     /// The parameters, sorted by name.
     pub fn parameters(&self) -> Vec<&Tensor> {
-        self.model.named_parameters().into_iter().map(|(_, t)| t).collect()
+        self.model
+            .named_parameters()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
     }
 
     /// A fresh Adam over this policy's parameters.
@@ -145,7 +156,9 @@ impl TorchPolicy {
         check_same_shapes(&params, &w.tensors)?;
         tch::no_grad(|| {
             for ((_, p), nt) in params.iter().zip(&w.tensors) {
-                let src = Tensor::from_slice(&nt.data).view(nt.shape.as_slice()).to_device(self.device);
+                let src = Tensor::from_slice(&nt.data)
+                    .view(nt.shape.as_slice())
+                    .to_device(self.device);
                 let mut p = p.shallow_clone();
                 p.copy_(&src);
             }
@@ -157,7 +170,12 @@ impl TorchPolicy {
 /// A tensor copied out to a named, plain f32 tensor.
 pub fn to_named(name: String, t: &Tensor) -> Result<NamedTensor> {
     let shape = t.size();
-    let data = Vec::<f32>::try_from(t.detach().to_device(Device::Cpu).to_kind(Kind::Float).reshape([-1]))?;
+    let data = Vec::<f32>::try_from(
+        t.detach()
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .reshape([-1]),
+    )?;
     Ok(NamedTensor { name, shape, data })
 }
 
@@ -181,7 +199,12 @@ pub fn check_same_shapes(params: &[(String, &Tensor)], tensors: &[NamedTensor]) 
             )));
         }
         if nt.data.len() as i64 != nt.shape.iter().product::<i64>() {
-            return Err(mismatch(format!("{} has {} values for shape {:?}", nt.name, nt.data.len(), nt.shape)));
+            return Err(mismatch(format!(
+                "{} has {} values for shape {:?}",
+                nt.name,
+                nt.data.len(),
+                nt.shape
+            )));
         }
     }
     Ok(())

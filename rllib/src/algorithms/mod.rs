@@ -1,0 +1,3 @@
+//! Algorithms: one file each with the loss, the defaults and the optimizer it uses.
+
+pub mod ppo;
