@@ -599,6 +599,17 @@ fn thread_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
                     panic_message(&*p)
                 ))),
             };
+            // The actor table is updated before `ready()` resolves, so callers see it.
+            set_actor_status(
+                &inner,
+                actor_id,
+                match &r {
+                    Ok(_) => ActorStatus::Alive,
+                    Err(e) => ActorStatus::Dead(e.to_string()),
+                },
+                Some(worker),
+                pid,
+            );
             let stored = r
                 .as_ref()
                 .map(|_| Arc::new(()) as Value)
@@ -607,16 +618,15 @@ fn thread_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
             r
         }
     };
-    set_actor_status(
-        &inner,
-        actor_id,
-        match &state {
-            Ok(_) => ActorStatus::Alive,
-            Err(e) => ActorStatus::Dead(e.to_string()),
-        },
-        Some(worker),
-        pid,
-    );
+    if let Err(e) = &state {
+        set_actor_status(
+            &inner,
+            actor_id,
+            ActorStatus::Dead(e.to_string()),
+            Some(worker),
+            pid,
+        );
+    }
     while let Ok(ActorMsg::Call(mut call)) = crate::object_store::recv_spin(&mailbox) {
         let t0 = inner.now();
         let mut t1 = t0;

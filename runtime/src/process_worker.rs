@@ -10,7 +10,10 @@
 //! What is copied: arguments and results are serialized (postcard) across the socket. Objects
 //! stay in the driver's store, so `put` + `get` in the driver never copies, in either mode.
 
-use crate::actor::{drain_dead, resolve_call_args, set_actor_status, ActorCtor, ActorMsg, ActorStart, ActorStatus, CallBody};
+use crate::actor::{
+    drain_dead, resolve_call_args, set_actor_status, ActorCtor, ActorMsg, ActorStart, ActorStatus,
+    CallBody,
+};
 use crate::error::{panic_message, RuntimeError};
 use crate::ids::{ObjectId, TaskId, WorkerId};
 use crate::object_store::recv_spin;
@@ -81,7 +84,11 @@ pub(crate) fn check_worker_binary() -> Result<(), RuntimeError> {
 
 fn spawn_child(inner: &Arc<Inner>) -> io::Result<Conn> {
     static N: AtomicU64 = AtomicU64::new(0);
-    let path = std::env::temp_dir().join(format!("rt-{}-{}.sock", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let path = std::env::temp_dir().join(format!(
+        "rt-{}-{}.sock",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     let result = (|| {
@@ -90,7 +97,10 @@ fn spawn_child(inner: &Arc<Inner>) -> io::Result<Conn> {
             Some(p) => p.clone(),
             None => std::env::current_exe()?,
         };
-        let mut child = Command::new(exe).env(SOCKET_ENV, &path).stdin(Stdio::null()).spawn()?;
+        let mut child = Command::new(exe)
+            .env(SOCKET_ENV, &path)
+            .stdin(Stdio::null())
+            .spawn()?;
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         let stream = loop {
             match listener.accept() {
@@ -104,7 +114,10 @@ fn spawn_child(inner: &Arc<Inner>) -> io::Result<Conn> {
                     if Instant::now() > deadline || inner.is_shutdown() {
                         let _ = child.kill();
                         let _ = child.wait();
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "worker process did not connect"));
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "worker process did not connect",
+                        ));
                     }
                     std::thread::sleep(Duration::from_millis(1));
                 }
@@ -116,7 +129,11 @@ fn spawn_child(inner: &Arc<Inner>) -> io::Result<Conn> {
         let w = BufWriter::new(stream);
         let pid = match read_frame::<FromWorker, _>(&mut r) {
             Ok(FromWorker::Hello { pid }) => pid,
-            Ok(other) => return Err(io::Error::other(format!("unexpected first message {other:?}"))),
+            Ok(other) => {
+                return Err(io::Error::other(format!(
+                    "unexpected first message {other:?}"
+                )))
+            }
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -171,7 +188,10 @@ fn spawn_failed(inner: &Arc<Inner>, e: io::Error, registered: Option<WorkerId>) 
         s.spawn_failures += 1;
         if s.spawn_failures >= 3 && s.workers.is_empty() {
             // No worker can start: fail what waits rather than hang.
-            s.fail_ready(RuntimeError::Unsupported(format!("cannot start worker processes: {e}")), fx);
+            s.fail_ready(
+                RuntimeError::Unsupported(format!("cannot start worker processes: {e}")),
+                fx,
+            );
         } else {
             s.dispatch(fx);
         }
@@ -236,7 +256,10 @@ fn run_remote(
         TaskBody::Function(f) => *f,
         TaskBody::Closure(_) => {
             // Only the error-returning stand-in of a closure task reaches here in process mode.
-            let TaskBody::Closure(c) = std::mem::replace(&mut spec.body, TaskBody::Closure(Box::new(|_| unreachable!()))) else {
+            let TaskBody::Closure(c) = std::mem::replace(
+                &mut spec.body,
+                TaskBody::Closure(Box::new(|_| unreachable!())),
+            ) else {
                 unreachable!()
             };
             let r = catch_unwind(AssertUnwindSafe(|| c(Vec::new())));
@@ -246,7 +269,9 @@ fn run_remote(
                 Err(p) => Err(failed(panic_message(&*p))),
             };
             let demand = spec.demand.clone();
-            return Ok(inner.with(|s, fx| s.finish(worker, id, return_id, &demand, result, None, fx)));
+            return Ok(
+                inner.with(|s, fx| s.finish(worker, id, return_id, &demand, result, None, fx))
+            );
         }
         TaskBody::ActorCreation(_) => unreachable!("actors are started by actor::start"),
     };
@@ -255,7 +280,9 @@ fn run_remote(
         Err(e) => {
             let demand = spec.demand.clone();
             let err = RuntimeError::Serialization(format!("{function}: {e}"));
-            return Ok(inner.with(|s, fx| s.finish(worker, id, return_id, &demand, Err(err), None, fx)));
+            return Ok(
+                inner.with(|s, fx| s.finish(worker, id, return_id, &demand, Err(err), None, fx))
+            );
         }
     };
     let t1 = inner.now();
@@ -268,10 +295,14 @@ fn run_remote(
         Ok(FromWorker::Done { result, .. }) => {
             let t2 = inner.now();
             let result = match result {
-                Ok(bytes) => f.decode_result(&bytes).map_err(|e| RuntimeError::Serialization(format!("{function}: {e}"))),
+                Ok(bytes) => f
+                    .decode_result(&bytes)
+                    .map_err(|e| RuntimeError::Serialization(format!("{function}: {e}"))),
                 Err(msg) => Err(failed(msg)),
             };
-            let TaskSpec { demand, dep_tasks, .. } = spec;
+            let TaskSpec {
+                demand, dep_tasks, ..
+            } = spec;
             Ok(inner.with(|s, fx| {
                 let next = s.finish(worker, id, return_id, &demand, result, Some(worker), fx);
                 if inner.timeline.enabled {
@@ -290,7 +321,10 @@ fn run_remote(
         }
         Ok(FromWorker::Hello { .. }) | Err(_) => {
             // The process died (or spoke nonsense): retry the task, replace the process.
-            tracing::warn!("worker process {} died running {function} ({id})", conn.child.pid);
+            tracing::warn!(
+                "worker process {} died running {function} ({id})",
+                conn.child.pid
+            );
             conn.child.kill();
             inner.with(|s, fx| s.retry(spec, fx));
             if inner.is_shutdown() {
@@ -387,7 +421,9 @@ fn process_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
         max_restarts,
     } = *start;
     let worker = WorkerId(inner.next_id());
-    let tl = inner.timeline.worker(worker, format!("{} ({class} {actor_id})", worker.0));
+    let tl = inner
+        .timeline
+        .worker(worker, format!("{} ({class} {actor_id})", worker.0));
     let died = |m: String| RuntimeError::ActorDied {
         class: class.to_string(),
         actor_id,
@@ -421,29 +457,36 @@ fn process_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
             }
         };
         let pid = conn.as_ref().map(|c| c.child.pid);
+        // The actor table is updated before `ready()` resolves, so callers see the pid.
+        set_actor_status(
+            &inner,
+            actor_id,
+            match &dead {
+                None => ActorStatus::Alive,
+                Some(e) => ActorStatus::Dead(e.to_string()),
+            },
+            Some(worker),
+            pid,
+        );
         inner.with(|s, fx| s.finish_actor_call(tid, return_id, worker, pid, t0, stored, fx));
+    } else {
+        let e = dead.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        set_actor_status(&inner, actor_id, ActorStatus::Dead(e), Some(worker), None);
     }
     drop(args);
-    let pid = conn.as_ref().map(|c| c.child.pid);
-    set_actor_status(
-        &inner,
-        actor_id,
-        match &dead {
-            None => ActorStatus::Alive,
-            Some(e) => ActorStatus::Dead(e.to_string()),
-        },
-        Some(worker),
-        pid,
-    );
 
     let mut inflight: VecDeque<InFlight> = VecDeque::new();
     let mut restarts = 0u32;
     // Reads one reply; on a dead process, fails what was in flight and restarts or gives up.
-    let mut read_one = |conn: &mut Option<Conn>, inflight: &mut VecDeque<InFlight>, dead: &mut Option<RuntimeError>| {
+    let mut read_one = |conn: &mut Option<Conn>,
+                        inflight: &mut VecDeque<InFlight>,
+                        dead: &mut Option<RuntimeError>| {
         let Some(c) = conn.as_mut() else {
             return;
         };
-        let reply = c.w.flush().and_then(|_| read_frame::<FromWorker, _>(&mut c.r));
+        let reply =
+            c.w.flush()
+                .and_then(|_| read_frame::<FromWorker, _>(&mut c.r));
         let pid = Some(c.child.pid);
         match reply {
             Ok(FromWorker::Done { task, result }) => {
@@ -453,7 +496,10 @@ fn process_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
                 debug_assert_eq!(f.task.0, task);
                 let t2 = inner.now();
                 let result = match result {
-                    Ok(b) => f.method.decode_result(&b).map_err(RuntimeError::Serialization),
+                    Ok(b) => f
+                        .method
+                        .decode_result(&b)
+                        .map_err(RuntimeError::Serialization),
                     Err(m) => Err(RuntimeError::TaskFailed {
                         function: f.method.name().to_string(),
                         task_id: f.task,
@@ -482,7 +528,9 @@ fn process_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
                 tracing::warn!("actor {actor_id} ({class}): {msg}");
                 for f in inflight.drain(..) {
                     let e = died(msg.clone());
-                    inner.with(|s, fx| s.finish_actor_call(f.task, f.oid, worker, pid, f.t0, Err(e), fx));
+                    inner.with(|s, fx| {
+                        s.finish_actor_call(f.task, f.oid, worker, pid, f.t0, Err(e), fx)
+                    });
                 }
                 if restarts < max_restarts && !inner.is_shutdown() {
                     restarts += 1;
@@ -503,10 +551,18 @@ fn process_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
                         Err(m) => *dead = Some(died(format!("{msg}; restart failed: {m}"))),
                     }
                 } else {
-                    *dead = Some(died(format!("{msg} (restarts used: {restarts} of {max_restarts})")));
+                    *dead = Some(died(format!(
+                        "{msg} (restarts used: {restarts} of {max_restarts})"
+                    )));
                 }
                 if let Some(e) = dead {
-                    set_actor_status(&inner, actor_id, ActorStatus::Dead(e.to_string()), None, None);
+                    set_actor_status(
+                        &inner,
+                        actor_id,
+                        ActorStatus::Dead(e.to_string()),
+                        None,
+                        None,
+                    );
                 }
             }
         }
@@ -546,7 +602,10 @@ fn process_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
         let method = match &call.body {
             CallBody::Method(m) => *m,
             CallBody::Closure(_) => {
-                fail(RuntimeError::Unsupported(format!("{}: closure calls need thread mode", call.method)));
+                fail(RuntimeError::Unsupported(format!(
+                    "{}: closure calls need thread mode",
+                    call.method
+                )));
                 continue;
             }
         };
@@ -633,7 +692,12 @@ fn worker_loop(path: &std::path::Path) -> io::Result<()> {
     let reg = registry();
     let mut r = BufReader::new(stream.try_clone()?);
     let mut w = BufWriter::new(stream);
-    write_frame(&mut w, &FromWorker::Hello { pid: std::process::id() })?;
+    write_frame(
+        &mut w,
+        &FromWorker::Hello {
+            pid: std::process::id(),
+        },
+    )?;
     w.flush()?;
     let mut actor: Option<Box<dyn Any + Send>> = None;
     loop {
@@ -645,16 +709,24 @@ fn worker_loop(path: &std::path::Path) -> io::Result<()> {
         };
         let (task, result) = match msg {
             ToWorker::Exit => return Ok(()),
-            ToWorker::RunTask { task, function, args } => {
+            ToWorker::RunTask {
+                task,
+                function,
+                args,
+            } => {
                 let result = match reg.functions.get(function.as_str()) {
-                    None => Err(format!("function {function} is not registered in the worker binary")),
+                    None => Err(format!(
+                        "function {function} is not registered in the worker binary"
+                    )),
                     Some(f) => guarded(|| f.invoke_bytes(&args).map_err(|e| e.0)),
                 };
                 (task, result)
             }
             ToWorker::CreateActor { task, class, args } => {
                 let result = match reg.classes.get(class.as_str()) {
-                    None => Err(format!("actor class {class} is not registered in the worker binary")),
+                    None => Err(format!(
+                        "actor class {class} is not registered in the worker binary"
+                    )),
                     Some(c) => guarded(|| c.construct_bytes(&args).map_err(|e| e.0)).map(|s| {
                         actor = Some(s);
                         Vec::new()
@@ -664,9 +736,13 @@ fn worker_loop(path: &std::path::Path) -> io::Result<()> {
             }
             ToWorker::CallMethod { task, method, args } => {
                 let result = match (reg.methods.get(method.as_str()), actor.as_mut()) {
-                    (None, _) => Err(format!("actor method {method} is not registered in the worker binary")),
+                    (None, _) => Err(format!(
+                        "actor method {method} is not registered in the worker binary"
+                    )),
                     (_, None) => Err("no actor in this worker".to_string()),
-                    (Some(m), Some(state)) => guarded(|| m.invoke_bytes(&mut **state, &args).map_err(|e| e.0)),
+                    (Some(m), Some(state)) => {
+                        guarded(|| m.invoke_bytes(&mut **state, &args).map_err(|e| e.0))
+                    }
                 };
                 (task, result)
             }

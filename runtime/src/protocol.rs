@@ -13,11 +13,23 @@ const MAX_FRAME: usize = 1 << 31;
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum ToWorker {
     /// Run a registered function on serialized arguments.
-    RunTask { task: u64, function: String, args: Vec<Vec<u8>> },
+    RunTask {
+        task: u64,
+        function: String,
+        args: Vec<Vec<u8>>,
+    },
     /// Build this process's actor state.
-    CreateActor { task: u64, class: String, args: Vec<Vec<u8>> },
+    CreateActor {
+        task: u64,
+        class: String,
+        args: Vec<Vec<u8>>,
+    },
     /// Call a registered method on this process's actor.
-    CallMethod { task: u64, method: String, args: Vec<Vec<u8>> },
+    CallMethod {
+        task: u64,
+        method: String,
+        args: Vec<Vec<u8>>,
+    },
     /// Exit cleanly.
     Exit,
 }
@@ -28,11 +40,15 @@ pub(crate) enum FromWorker {
     /// Sent once after connecting.
     Hello { pid: u32 },
     /// A request finished: the serialized result, or the failure message.
-    Done { task: u64, result: Result<Vec<u8>, String> },
+    Done {
+        task: u64,
+        result: Result<Vec<u8>, String>,
+    },
 }
 
 pub(crate) fn write_frame<T: Serialize, W: Write>(w: &mut W, msg: &T) -> io::Result<()> {
-    let bytes = postcard::to_allocvec(msg).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let bytes =
+        postcard::to_allocvec(msg).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     w.write_all(&(bytes.len() as u32).to_le_bytes())?;
     w.write_all(&bytes)
 }
@@ -42,7 +58,10 @@ pub(crate) fn read_frame<T: DeserializeOwned, R: Read>(r: &mut R) -> io::Result<
     r.read_exact(&mut len)?;
     let len = u32::from_le_bytes(len) as usize;
     if len > MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
     }
     let mut buf = vec![0u8; len];
     r.read_exact(&mut buf)?;
@@ -65,10 +84,23 @@ mod tests {
             },
         )
         .unwrap();
-        write_frame(&mut buf, &FromWorker::Done { task: 7, result: Err("x".into()) }).unwrap();
+        write_frame(
+            &mut buf,
+            &FromWorker::Done {
+                task: 7,
+                result: Err("x".into()),
+            },
+        )
+        .unwrap();
         let mut r = &buf[..];
-        assert!(matches!(read_frame::<ToWorker, _>(&mut r).unwrap(), ToWorker::RunTask { task: 7, .. }));
-        assert!(matches!(read_frame::<FromWorker, _>(&mut r).unwrap(), FromWorker::Done { task: 7, .. }));
+        assert!(matches!(
+            read_frame::<ToWorker, _>(&mut r).unwrap(),
+            ToWorker::RunTask { task: 7, .. }
+        ));
+        assert!(matches!(
+            read_frame::<FromWorker, _>(&mut r).unwrap(),
+            FromWorker::Done { task: 7, .. }
+        ));
         assert!(read_frame::<FromWorker, _>(&mut r).is_err());
     }
 }

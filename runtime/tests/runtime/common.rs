@@ -11,7 +11,7 @@ pub fn rt(mode: Isolation, cpus: f64) -> Runtime {
 
 remote_fn! { pub fn add(a: i64, b: i64) -> i64 { a + b } }
 remote_fn! { pub fn noop() -> () {} }
-remote_fn! { pub fn pid() -> u32 { std::process::id() } }
+remote_fn! { pub fn worker_pid() -> u32 { std::process::id() } }
 remote_fn! {
     /// Sleeps, then returns its argument (makes tasks finish out of order).
     pub fn sleep_then(ms: u64, v: i64) -> i64 {
@@ -85,3 +85,11 @@ register!(COUNTER, INCR, LOG, PANIC, SLEEP_PID, PID, GET);
 pub static BROKEN: ActorClass<Counter, ()> =
     ActorClass::new("Broken", |()| panic!("constructor exploded"));
 register!(BROKEN);
+
+remote_fn! {
+    /// Sleeps, then says which process ran it.
+    pub fn sleep_pid(ms: u64) -> u32 {
+        std::thread::sleep(Duration::from_millis(ms));
+        std::process::id()
+    }
+}
