@@ -1,1 +1,8 @@
-fn main(){}
+//! End-to-end tests: the `rllib` binary driven as a user drives it.
+
+mod harness;
+
+mod bad_input;
+mod checkpoints;
+mod env_check;
+mod train;

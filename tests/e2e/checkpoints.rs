@@ -1,0 +1,115 @@
+//! Checkpoints: round trip, resume, and clear errors for foreign or damaged ones.
+
+use crate::harness::*;
+
+fn train(dir: &std::path::Path, stop_iter: u32, extra: &[&str]) -> std::path::PathBuf {
+    let local = dir.join("r");
+    let stop = format!("{{\"training_iteration\": {stop_iter}}}");
+    let mut args = vec![
+        "train",
+        "--run",
+        "PPO",
+        "--env",
+        "CartPole-v1",
+        "--config",
+        FAST_CARTPOLE,
+        "--stop",
+        &stop,
+        "--local-dir",
+        local.to_str().unwrap(),
+        "--no-progress",
+    ];
+    args.extend_from_slice(extra);
+    rllib(dir, &args).ok();
+    trial_dirs(&local).pop().unwrap()
+}
+
+#[test]
+fn checkpoint_round_trip_and_resume_continue_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = train(tmp.path(), 2, &["--checkpoint-freq", "2"]);
+    let ckpt = t.join("checkpoint_000002");
+    assert!(ckpt.join("policy.safetensors").exists());
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ckpt.join("trainer_state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["format"], "rllib-rs-checkpoint");
+    assert_eq!(state["version"], 1);
+    assert_eq!(state["iteration"], 2);
+    // No temporary directory is left behind.
+    assert!(!std::fs::read_dir(&t)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().contains(".tmp")));
+
+    let r2 = tmp.path().join("resumed");
+    std::fs::create_dir_all(&r2).unwrap();
+    let t2 = train(&r2, 4, &["--restore", ckpt.to_str().unwrap()]);
+    let res = results(&t2);
+    let iters: Vec<i64> = res
+        .iter()
+        .map(|r| r["training_iteration"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        iters,
+        vec![3, 4],
+        "training continues at the checkpoint's iteration"
+    );
+    let uninterrupted = results(&t);
+    let steps_at_2 = uninterrupted[1]["timesteps_total"].as_i64().unwrap();
+    assert!(res[0]["timesteps_total"].as_i64().unwrap() > steps_at_2);
+}
+
+#[test]
+fn foreign_and_damaged_checkpoints_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = train(tmp.path(), 1, &["--checkpoint-at-end"]);
+    let ckpt = t.join("checkpoint_000001");
+    let local = tmp.path().join("other");
+    // Another model shape.
+    let cfg = FAST_CARTPOLE.replace("[32, 32]", "[16]");
+    let r = rllib(
+        tmp.path(),
+        &[
+            "train",
+            "--run",
+            "PPO",
+            "--env",
+            "CartPole-v1",
+            "--config",
+            &cfg,
+            "--stop",
+            r#"{"training_iteration": 1}"#,
+            "--local-dir",
+            local.to_str().unwrap(),
+            "--restore",
+            ckpt.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("checkpoint"), "{}", r.stderr);
+    assert!(!local.exists());
+    // Another algorithm.
+    let state_path = ckpt.join("trainer_state.json");
+    let original = std::fs::read_to_string(&state_path).unwrap();
+    std::fs::write(
+        &state_path,
+        original.replace("\"algorithm\": \"PPO\"", "\"algorithm\": \"A3C\""),
+    )
+    .unwrap();
+    let r = rllib(
+        tmp.path(),
+        &["evaluate", ckpt.to_str().unwrap(), "--episodes", "1"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    std::fs::write(&state_path, &original).unwrap();
+    // Damaged weights.
+    std::fs::write(ckpt.join("policy.safetensors"), b"garbage").unwrap();
+    let r = rllib(
+        tmp.path(),
+        &["evaluate", ckpt.to_str().unwrap(), "--episodes", "1"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("damaged"), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
