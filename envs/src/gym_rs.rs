@@ -1,10 +1,12 @@
 //! An adapter that runs an env of the [gym-rs](https://crates.io/crates/gym-rs) crate behind
 //! this crate's [`Env`] trait (feature `gym-rs`, off by default).
 //!
-//! **Untested in CI**: gym-rs builds SDL2 from source (it needs cmake and a C toolchain, and
-//! SDL2_gfx), which the project's machines lack, so this file is written against gym-rs
-//! 0.3.0's API but never compiled there. Prefer the native [`crate::classic_control`] envs:
-//! see the crate README for how gym-rs's CartPole differs from Gymnasium.
+//! **Untested in CI**: gym-rs builds SDL2 from source (it needs cmake and a C toolchain) and
+//! links SDL2_gfx, which the project's machines lack. It was written against gym-rs 0.3.0
+//! and checked by hand once: with `apt-get install cmake libsdl2-gfx-1.0-0` and a
+//! `libSDL2_gfx.so` symlink on `-L`, `cargo clippy -p envs --features gym-rs` is clean and
+//! `cargo test -p envs --features gym-rs --test envs gym_rs` passes. Prefer the native
+//! [`crate::classic_control`] envs: see the crate README for how gym-rs's CartPole differs.
 //!
 //! gym-rs envs hold SDL2 handles, which are not `Send`, while [`Env`] is. Rather than an
 //! `unsafe impl Send`, the adapter builds and owns the gym-rs env on a thread of its own and

@@ -10,6 +10,8 @@
 //! - With the `gym-rs` feature, `gym_rs::GymRsEnv` adapts envs from the gym-rs crate
 //!   (see the crate README for why native envs are the default).
 
+#![warn(missing_docs)]
+
 pub mod classic_control;
 mod env;
 mod error;

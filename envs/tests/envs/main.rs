@@ -2,6 +2,8 @@
 
 mod harness;
 
+#[cfg(feature = "gym-rs")]
+mod gym_rs;
 mod recording;
 mod registry;
 mod reset;
