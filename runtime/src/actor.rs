@@ -544,9 +544,7 @@ pub(crate) fn drain_dead(inner: &Arc<Inner>, mailbox: &Receiver<ActorMsg>, err: 
     while let Ok(msg) = mailbox.try_recv() {
         if let ActorMsg::Call(c) = msg {
             let e = err.clone();
-            inner.with(|s, fx| {
-                s.finish_actor_call(c.task_id, c.return_id, WorkerId(0), None, 0, Err(e), fx)
-            });
+            inner.complete_actor_call(c.task_id, c.return_id, WorkerId(0), None, 0, Err(e), None);
         }
     }
 }
@@ -614,7 +612,7 @@ fn thread_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
                 .as_ref()
                 .map(|_| Arc::new(()) as Value)
                 .map_err(|e| e.clone());
-            inner.with(|s, fx| s.finish_actor_call(tid, return_id, worker, pid, t0, stored, fx));
+            inner.complete_actor_call(tid, return_id, worker, pid, t0, stored, None);
             r
         }
     };
@@ -662,20 +660,24 @@ fn thread_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
             },
         };
         let t2 = inner.now();
-        inner.with(|s, fx| {
-            s.finish_actor_call(call.task_id, call.return_id, worker, pid, t0, result, fx);
-            if inner.timeline.enabled {
-                tl.record(TaskEvent {
-                    task: call.task_id,
-                    function: call.method,
-                    get_args: t0,
-                    execute: t1,
-                    store: t2,
-                    end: s.now(),
-                    deps: Vec::new(),
-                });
-            }
-        });
+        let event = TaskEvent {
+            task: call.task_id,
+            function: call.method,
+            get_args: t0,
+            execute: t1,
+            store: t2,
+            end: 0,
+            deps: Vec::new(),
+        };
+        inner.complete_actor_call(
+            call.task_id,
+            call.return_id,
+            worker,
+            pid,
+            t0,
+            result,
+            Some((&tl, event)),
+        );
     }
     drain_dead(&inner, &mailbox, &died("actor stopped".into()));
     drop(state);

@@ -14,6 +14,8 @@ use std::time::Instant;
 pub(crate) struct Waiter {
     thread: Thread,
     flag: AtomicBool,
+    /// The outcome handed over by the storer, so the getter need not take the store's lock again.
+    value: parking_lot::Mutex<Option<Result<Value, RuntimeError>>>,
 }
 
 impl Waiter {
@@ -21,7 +23,14 @@ impl Waiter {
         Arc::new(Waiter {
             thread: std::thread::current(),
             flag: AtomicBool::new(false),
+            value: parking_lot::Mutex::new(None),
         })
+    }
+    pub fn offer(&self, r: &Result<Value, RuntimeError>) {
+        *self.value.lock() = Some(r.clone());
+    }
+    pub fn take(&self) -> Option<Result<Value, RuntimeError>> {
+        self.value.lock().take()
     }
     pub fn notify(&self) {
         self.flag.store(true, Ordering::Release);
@@ -100,7 +109,7 @@ pub(crate) fn recv_spin<T>(
 pub(crate) enum ObjState {
     Pending,
     Ready(Value),
-    Failed(RuntimeError),
+    Failed(Box<RuntimeError>),
 }
 
 /// How to tell an object's size without knowing its type.

@@ -269,6 +269,7 @@ fn run_remote(
                 Err(p) => Err(failed(panic_message(&*p))),
             };
             let demand = spec.demand.clone();
+            inner.record_finish(id, None, &result, None);
             return Ok(
                 inner.with(|s, fx| s.finish(worker, id, return_id, &demand, result, None, fx))
             );
@@ -279,10 +280,9 @@ fn run_remote(
         Ok(a) => a,
         Err(e) => {
             let demand = spec.demand.clone();
-            let err = RuntimeError::Serialization(format!("{function}: {e}"));
-            return Ok(
-                inner.with(|s, fx| s.finish(worker, id, return_id, &demand, Err(err), None, fx))
-            );
+            let err = Err(RuntimeError::Serialization(format!("{function}: {e}")));
+            inner.record_finish(id, None, &err, None);
+            return Ok(inner.with(|s, fx| s.finish(worker, id, return_id, &demand, err, None, fx)));
         }
     };
     let t1 = inner.now();
@@ -303,6 +303,7 @@ fn run_remote(
             let TaskSpec {
                 demand, dep_tasks, ..
             } = spec;
+            inner.record_finish(id, None, &result, None);
             Ok(inner.with(|s, fx| {
                 let next = s.finish(worker, id, return_id, &demand, result, Some(worker), fx);
                 if inner.timeline.enabled {
@@ -468,7 +469,7 @@ fn process_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
             Some(worker),
             pid,
         );
-        inner.with(|s, fx| s.finish_actor_call(tid, return_id, worker, pid, t0, stored, fx));
+        inner.complete_actor_call(tid, return_id, worker, pid, t0, stored, None);
     } else {
         let e = dead.as_ref().map(|e| e.to_string()).unwrap_or_default();
         set_actor_status(&inner, actor_id, ActorStatus::Dead(e), Some(worker), None);
@@ -506,20 +507,24 @@ fn process_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
                         message: m,
                     }),
                 };
-                inner.with(|s, fx| {
-                    s.finish_actor_call(f.task, f.oid, worker, pid, f.t0, result, fx);
-                    if inner.timeline.enabled {
-                        tl.record(TaskEvent {
-                            task: f.task,
-                            function: f.method.name(),
-                            get_args: f.t0,
-                            execute: f.t1,
-                            store: t2,
-                            end: s.now(),
-                            deps: Vec::new(),
-                        });
-                    }
-                });
+                let event = TaskEvent {
+                    task: f.task,
+                    function: f.method.name(),
+                    get_args: f.t0,
+                    execute: f.t1,
+                    store: t2,
+                    end: 0,
+                    deps: Vec::new(),
+                };
+                inner.complete_actor_call(
+                    f.task,
+                    f.oid,
+                    worker,
+                    pid,
+                    f.t0,
+                    result,
+                    Some((&tl, event)),
+                );
             }
             Ok(FromWorker::Hello { .. }) | Err(_) => {
                 let old = conn.take().expect("checked");
@@ -528,9 +533,7 @@ fn process_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
                 tracing::warn!("actor {actor_id} ({class}): {msg}");
                 for f in inflight.drain(..) {
                     let e = died(msg.clone());
-                    inner.with(|s, fx| {
-                        s.finish_actor_call(f.task, f.oid, worker, pid, f.t0, Err(e), fx)
-                    });
+                    inner.complete_actor_call(f.task, f.oid, worker, pid, f.t0, Err(e), None);
                 }
                 if restarts < max_restarts && !inner.is_shutdown() {
                     restarts += 1;
@@ -593,7 +596,7 @@ fn process_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
         let t0 = inner.now();
         let (ctask, coid) = (call.task_id, call.return_id);
         let fail = |e: RuntimeError| {
-            inner.with(|s, fx| s.finish_actor_call(ctask, coid, worker, None, t0, Err(e), fx));
+            inner.complete_actor_call(ctask, coid, worker, None, t0, Err(e), None);
         };
         if let Some(e) = &dead {
             fail(e.clone());

@@ -319,7 +319,7 @@ impl RuntimeHandle {
         let inner = &self.inner;
         let oid = ObjectId(inner.next_id());
         let mut entry = crate::object_store::ObjectEntry::pending(TaskId(oid.0));
-        entry.state = ObjState::Failed(e);
+        entry.state = ObjState::Failed(Box::new(e));
         inner.with(|s, _| {
             s.objects.insert(oid, entry);
         });
@@ -426,15 +426,16 @@ impl RuntimeHandle {
     /// The task table row of a task, while it is kept (see `RuntimeConfig::task_history`).
     pub fn task_info(&self, id: TaskId) -> Option<TaskInfo> {
         let node = self.inner.node;
-        self.inner
-            .with(|s, _| s.tasks.get(&id).map(|r| r.info(id, node)))
+        self.inner.tasks.lock().get(&id).map(|r| r.info(id, node))
     }
 
     /// Tasks matching the filter, oldest first.
     pub fn tasks(&self, filter: &TaskFilter) -> Vec<TaskInfo> {
         let node = self.inner.node;
-        let mut v: Vec<TaskInfo> = self.inner.with(|s, _| {
-            s.tasks
+        let mut v: Vec<TaskInfo> = {
+            self.inner
+                .tasks
+                .lock()
                 .iter()
                 .filter(|(_, r)| filter.state.map_or(true, |st| r.state == st))
                 .filter(|(_, r)| {
@@ -445,7 +446,7 @@ impl RuntimeHandle {
                 })
                 .map(|(id, r)| r.info(*id, node))
                 .collect()
-        });
+        };
         v.sort_by_key(|t| t.task_id);
         v
     }

@@ -11,8 +11,9 @@ use crate::object_ref::{erased_id, ReleaseQueue};
 use crate::object_store::{ObjState, ObjectEntry, SizeHint, Waiter};
 use crate::resources::{Demand, ResourcePool};
 use crate::runtime::{Isolation, RuntimeConfig};
-use crate::task::{TaskBody, TaskRecord, TaskSpec, TaskState};
+use crate::task::{TaskBody, TaskRecord, TaskSpec, TaskState, TaskTable};
 use crate::timeline::Timeline;
+use crate::timeline::{TaskEvent, WorkerTimeline};
 use crate::value::{ArgSlot, Value};
 use crossbeam::channel::Sender;
 use parking_lot::Mutex;
@@ -55,9 +56,7 @@ pub(crate) struct Effects {
 pub(crate) struct State {
     pub epoch: Instant,
     pub objects: IdMap<ObjectId, ObjectEntry>,
-    pub tasks: IdMap<TaskId, TaskRecord>,
-    finished_order: VecDeque<TaskId>,
-    task_history: usize,
+    pub tasks: Arc<Mutex<TaskTable>>,
     pub waiting: IdMap<TaskId, TaskSpec>,
     pub ready: VecDeque<TaskSpec>,
     pub pool: ResourcePool,
@@ -98,7 +97,7 @@ impl State {
             entry.size = SizeHint::Serialized(*f);
         }
         if self.shutdown {
-            entry.state = ObjState::Failed(RuntimeError::Shutdown);
+            entry.state = ObjState::Failed(Box::new(RuntimeError::Shutdown));
             self.objects.insert(spec.return_id, entry);
             fx.garbage.push(Garbage::Spec(spec));
             return;
@@ -126,7 +125,7 @@ impl State {
                                 pending += 1;
                             }
                             ObjState::Ready(_) => {}
-                            ObjState::Failed(err) => failed = Some(err.clone()),
+                            ObjState::Failed(err) => failed = Some((**err).clone()),
                         }
                     }
                 }
@@ -137,7 +136,7 @@ impl State {
         } else {
             TaskState::Scheduled
         };
-        self.tasks.insert(tid, record);
+        self.tasks.lock().insert(tid, record);
         if let Some(cause) = failed {
             let err = RuntimeError::UpstreamFailed {
                 function: spec.function.to_string(),
@@ -181,26 +180,7 @@ impl State {
         start: Option<u64>,
         result: Result<(), &RuntimeError>,
     ) {
-        let now = self.now();
-        if let Some(r) = self.tasks.get_mut(&tid) {
-            if let Some(s) = start {
-                r.start = Some(s);
-            }
-            r.end = Some(now);
-            match result {
-                Ok(()) => r.state = TaskState::Finished,
-                Err(e) => {
-                    r.state = TaskState::Failed;
-                    r.error = Some(e.to_string());
-                }
-            }
-            self.finished_order.push_back(tid);
-            while self.finished_order.len() > self.task_history {
-                if let Some(old) = self.finished_order.pop_front() {
-                    self.tasks.remove(&old);
-                }
-            }
-        }
+        self.tasks.lock().finish(tid, start, result, None);
     }
 
     /// Stores a task's outcome and moves (or fails) the tasks waiting on it.
@@ -216,6 +196,9 @@ impl State {
                 fx.garbage.push(Garbage::Value(v));
             }
             return;
+        }
+        for w in &e.waiters {
+            w.offer(&result);
         }
         fx.wake.append(&mut e.waiters);
         let deps = std::mem::take(&mut e.dependents);
@@ -233,7 +216,7 @@ impl State {
                         s.pending_deps -= 1;
                         if s.pending_deps == 0 {
                             let s = self.waiting.remove(&t).expect("present");
-                            if let Some(r) = self.tasks.get_mut(&t) {
+                            if let Some(r) = self.tasks.lock().get_mut(&t) {
                                 r.state = TaskState::Scheduled;
                             }
                             self.ready.push_back(s);
@@ -247,7 +230,7 @@ impl State {
                 if released {
                     self.objects.remove(&oid);
                 } else {
-                    e.state = ObjState::Failed(err.clone());
+                    e.state = ObjState::Failed(Box::new(err.clone()));
                 }
                 for t in deps {
                     if let Some(s) = self.waiting.remove(&t) {
@@ -282,7 +265,7 @@ impl State {
         let pid = worker
             .and_then(|w| self.workers.get(&w))
             .and_then(|w| w.pid);
-        if let Some(r) = self.tasks.get_mut(&spec.id) {
+        if let Some(r) = self.tasks.lock().get_mut(&spec.id) {
             r.state = TaskState::Running;
             r.worker = worker;
             r.worker_pid = pid;
@@ -347,8 +330,9 @@ impl State {
         from_worker: Option<WorkerId>,
         fx: &mut Effects,
     ) -> Option<TaskSpec> {
+        // The task table was updated by the caller, outside this lock (`Inner::record_finish`).
+        let _ = tid;
         self.pool.release(demand);
-        self.finish_record(tid, None, result.as_ref().map(|_| ()));
         if let (Some(w), Some(e)) = (from_worker, self.objects.get_mut(&oid)) {
             e.from_worker = Some(w);
         }
@@ -378,7 +362,7 @@ impl State {
     pub fn retry(&mut self, spec: TaskSpec, fx: &mut Effects) {
         self.pool.release(&spec.demand);
         if spec.attempts <= spec.max_retries && !self.shutdown {
-            if let Some(r) = self.tasks.get_mut(&spec.id) {
+            if let Some(r) = self.tasks.lock().get_mut(&spec.id) {
                 r.state = TaskState::Scheduled;
             }
             self.ready.push_front(spec);
@@ -399,31 +383,10 @@ impl State {
     pub fn submit_actor_call(&mut self, tid: TaskId, oid: ObjectId, record: TaskRecord) {
         let mut entry = ObjectEntry::pending(tid);
         if self.shutdown {
-            entry.state = ObjState::Failed(RuntimeError::Shutdown);
+            entry.state = ObjState::Failed(Box::new(RuntimeError::Shutdown));
         }
         self.objects.insert(oid, entry);
-        self.tasks.insert(tid, record);
-    }
-
-    /// An actor method call finished.
-    #[allow(clippy::too_many_arguments)]
-    pub fn finish_actor_call(
-        &mut self,
-        tid: TaskId,
-        oid: ObjectId,
-        worker: WorkerId,
-        pid: Option<u32>,
-        start: u64,
-        result: Result<Value, RuntimeError>,
-        fx: &mut Effects,
-    ) {
-        if let Some(r) = self.tasks.get_mut(&tid) {
-            r.worker = Some(worker);
-            r.worker_pid = pid;
-            r.attempts = 1;
-        }
-        self.finish_record(tid, Some(start), result.as_ref().map(|_| ()));
-        self.store_and_dispatch(oid, result, fx);
+        self.tasks.lock().insert(tid, record);
     }
 
     /// `store`, then start whatever it made ready.
@@ -451,7 +414,7 @@ impl State {
     fn fail_all(&mut self, fx: &mut Effects) {
         for (_, e) in self.objects.iter_mut() {
             if matches!(e.state, ObjState::Pending) {
-                e.state = ObjState::Failed(RuntimeError::Shutdown);
+                e.state = ObjState::Failed(Box::new(RuntimeError::Shutdown));
                 fx.wake.append(&mut e.waiters);
             }
         }
@@ -468,6 +431,7 @@ impl State {
 pub(crate) struct Inner {
     pub config: RuntimeConfig,
     pub state: Mutex<State>,
+    pub tasks: Arc<Mutex<TaskTable>>,
     pub release: Arc<ReleaseQueue>,
     next_id: AtomicU64,
     pub node: NodeId,
@@ -488,12 +452,11 @@ impl Inner {
                 .num_worker_processes
                 .unwrap_or_else(|| (config.num_cpus.ceil() as usize).max(1)),
         };
+        let tasks = Arc::new(Mutex::new(TaskTable::new(config.task_history, epoch)));
         let state = State {
             epoch,
             objects: IdMap::default(),
-            tasks: IdMap::default(),
-            finished_order: VecDeque::new(),
-            task_history: config.task_history,
+            tasks: tasks.clone(),
             waiting: IdMap::default(),
             ready: VecDeque::new(),
             pool: ResourcePool::new(total),
@@ -509,6 +472,7 @@ impl Inner {
             timeline: Timeline::new(config.timeline, config.timeline_capacity),
             config,
             state: Mutex::new(state),
+            tasks,
             release: Arc::new(ReleaseQueue::new()),
             next_id: AtomicU64::new(1),
             node: NodeId(0),
@@ -585,7 +549,7 @@ impl Inner {
                 ))),
                 Some(e) => match &e.state {
                     ObjState::Ready(v) => Some(Ok(v.clone())),
-                    ObjState::Failed(err) => Some(Err(err.clone())),
+                    ObjState::Failed(err) => Some(Err((**err).clone())),
                     ObjState::Pending => {
                         if waiter.is_none() {
                             let w = Waiter::new();
@@ -599,8 +563,12 @@ impl Inner {
             if let Some(r) = r {
                 return r;
             }
-            if !waiter.as_ref().expect("registered").wait(deadline) {
+            let w = waiter.as_ref().expect("registered");
+            if !w.wait(deadline) {
                 return Err(RuntimeError::Timeout(timeout.unwrap_or_default()));
+            }
+            if let Some(r) = w.take() {
+                return r;
             }
         }
     }
@@ -650,7 +618,7 @@ impl Inner {
         e.is_put = true;
         e.size = size;
         e.state = if self.is_shutdown() {
-            ObjState::Failed(RuntimeError::Shutdown)
+            ObjState::Failed(Box::new(RuntimeError::Shutdown))
         } else {
             ObjState::Ready(v)
         };
@@ -658,6 +626,44 @@ impl Inner {
             s.objects.insert(oid, e);
         });
         oid
+    }
+
+    /// Marks a task done in the task table; done before the value is stored so anyone woken by
+    /// the value already sees the task finished.
+    pub fn record_finish(
+        &self,
+        tid: TaskId,
+        start: Option<u64>,
+        result: &Result<Value, RuntimeError>,
+        worker: Option<(WorkerId, Option<u32>)>,
+    ) {
+        self.tasks
+            .lock()
+            .finish(tid, start, result.as_ref().map(|_| ()), worker);
+    }
+
+    /// Completes an actor call (or constructor): task table, then the value, then the timeline.
+    #[allow(clippy::too_many_arguments)]
+    pub fn complete_actor_call(
+        self: &Arc<Self>,
+        tid: TaskId,
+        oid: ObjectId,
+        worker: WorkerId,
+        pid: Option<u32>,
+        start: u64,
+        result: Result<Value, RuntimeError>,
+        event: Option<(&WorkerTimeline, TaskEvent)>,
+    ) {
+        self.record_finish(tid, Some(start), &result, Some((worker, pid)));
+        self.with(|s, fx| {
+            s.store_and_dispatch(oid, result, fx);
+            if let Some((tl, mut e)) = event {
+                if self.timeline.enabled {
+                    e.end = s.now();
+                    tl.record(e);
+                }
+            }
+        });
     }
 
     pub fn register_thread(&self, h: JoinHandle<()>) {
@@ -711,9 +717,10 @@ impl Inner {
         // Values may hold actor handles, which hold this `Inner`: drop them to break the cycle.
         let mut values = Vec::new();
         for e in self.state.lock().objects.values_mut() {
-            if let ObjState::Ready(v) =
-                std::mem::replace(&mut e.state, ObjState::Failed(RuntimeError::Shutdown))
-            {
+            if let ObjState::Ready(v) = std::mem::replace(
+                &mut e.state,
+                ObjState::Failed(Box::new(RuntimeError::Shutdown)),
+            ) {
                 values.push(v);
             }
         }

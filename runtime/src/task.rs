@@ -137,6 +137,71 @@ impl TaskRecord {
     }
 }
 
+/// The task table: its own lock, so introspection and record keeping stay off the scheduler's.
+pub(crate) struct TaskTable {
+    map: crate::ids::IdMap<TaskId, TaskRecord>,
+    finished_order: std::collections::VecDeque<TaskId>,
+    history: usize,
+    epoch: std::time::Instant,
+}
+
+impl TaskTable {
+    pub fn new(history: usize, epoch: std::time::Instant) -> Self {
+        TaskTable {
+            map: Default::default(),
+            finished_order: Default::default(),
+            history,
+            epoch,
+        }
+    }
+    pub fn insert(&mut self, id: TaskId, r: TaskRecord) {
+        self.map.insert(id, r);
+    }
+    pub fn get(&self, id: &TaskId) -> Option<&TaskRecord> {
+        self.map.get(id)
+    }
+    pub fn get_mut(&mut self, id: &TaskId) -> Option<&mut TaskRecord> {
+        self.map.get_mut(id)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&TaskId, &TaskRecord)> {
+        self.map.iter()
+    }
+    /// Marks a task finished or failed; old finished tasks fall out past `history`.
+    pub fn finish(
+        &mut self,
+        id: TaskId,
+        start: Option<u64>,
+        result: Result<(), &crate::error::RuntimeError>,
+        worker: Option<(WorkerId, Option<u32>)>,
+    ) {
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        if let Some(r) = self.map.get_mut(&id) {
+            if let Some(s) = start {
+                r.start = Some(s);
+                r.attempts = r.attempts.max(1);
+            }
+            if let Some((w, pid)) = worker {
+                r.worker = Some(w);
+                r.worker_pid = pid;
+            }
+            r.end = Some(now);
+            match result {
+                Ok(()) => r.state = TaskState::Finished,
+                Err(e) => {
+                    r.state = TaskState::Failed;
+                    r.error = Some(e.to_string());
+                }
+            }
+            self.finished_order.push_back(id);
+            while self.finished_order.len() > self.history {
+                if let Some(old) = self.finished_order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+}
+
 /// Which tasks `RuntimeHandle::tasks` lists.
 #[derive(Clone, Debug, Default)]
 pub struct TaskFilter {

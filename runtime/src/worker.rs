@@ -95,6 +95,7 @@ fn execute(
     };
     // Recorded under the store's lock, before any getter wakes, so a timeline written right
     // after `get` returns already holds this task.
+    inner.record_finish(id, None, &result, None);
     inner.with(|s, fx| {
         let next = s.finish(worker, id, return_id, &demand, result, None, fx);
         if inner.timeline.enabled {
