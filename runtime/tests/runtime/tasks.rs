@@ -19,6 +19,7 @@ pub fn tests(t: &mut Vec<Test>) {
     );
     both(t, "tasks::put_then_get_and_pass_as_arg", put_get);
     both(t, "tasks::seed_dependency_chain", seed_chain);
+    both(t, "tasks::large_put_and_get_do_not_copy", zero_copy);
     one(
         t,
         "tasks::closure_tasks_and_nested_submission::thread",
@@ -156,4 +157,15 @@ fn send_sync() {
     assert_send_sync::<runtime::ActorHandle<std::cell::Cell<u8>>>();
     assert_send_sync::<runtime::RuntimeHandle>();
     assert_send_sync::<runtime::RuntimeError>();
+}
+
+fn zero_copy(mode: Isolation) {
+    let rt = rt(mode, 1.0);
+    let buf = std::sync::Arc::new(vec![7u8; 100 << 20]);
+    let data_ptr = buf.as_ptr();
+    let r = rt.put_bytes(buf);
+    // The object store keeps the driver's allocation: get hands back the very same bytes.
+    let back = rt.get_arc(&r).unwrap();
+    assert_eq!(back.as_ptr(), data_ptr);
+    assert_eq!(rt.object_info(r.id()).unwrap().size, Some(100 << 20));
 }
