@@ -70,14 +70,17 @@ impl Adam {
     }
 }
 
-/// The L2 norm of all gradients together.
+/// The L2 norm of all gradients together (one read-back, not one per tensor).
 pub fn global_norm(grads: &[Tensor]) -> f64 {
-    grads
+    let sums: Vec<Tensor> = grads
         .iter()
         .filter(|g| g.defined())
-        .map(|g| g.square().sum(tch::Kind::Double).double_value(&[]))
-        .sum::<f64>()
-        .sqrt()
+        .map(|g| g.square().sum(tch::Kind::Double))
+        .collect();
+    if sums.is_empty() {
+        return 0.0;
+    }
+    Tensor::stack(&sums, 0).sum(tch::Kind::Double).double_value(&[]).sqrt()
 }
 
 #[cfg(test)]

@@ -38,9 +38,44 @@ pub fn dist_for_space(space: &Space) -> Result<ActionDistKind> {
     }
 }
 
+/// Loads libtorch's CUDA backend (once), so that `tch::Cuda` sees GPUs. Returns why not
+/// when the library cannot be loaded (a CPU-only libtorch).
+pub fn load_cuda() -> std::result::Result<(), String> {
+    static LOADED: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            let name = c"libtorch_cuda.so";
+            // SAFETY: dlopen with a valid C string; the handle is kept for the process's life.
+            let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+            if handle.is_null() {
+                // SAFETY: dlerror returns a thread-local C string or null.
+                let msg = unsafe {
+                    let e = libc::dlerror();
+                    if e.is_null() {
+                        "unknown error".to_string()
+                    } else {
+                        std::ffi::CStr::from_ptr(e).to_string_lossy().into_owned()
+                    }
+                };
+                Err(msg)
+            } else {
+                Ok(())
+            }
+        })
+        .clone()
+}
+
 /// Picks the learner's device from `device` or `num_gpus`, checking the machine has it.
 pub fn resolve_device(device: Option<&str>, num_gpus: f64) -> Result<Device> {
-    let cuda = tch::Cuda::is_available();
+    let wants_cuda = device.is_some_and(|d| d != "cpu") || (device.is_none() && num_gpus > 0.0);
+    let cuda = wants_cuda
+        && match load_cuda() {
+            Ok(()) => tch::Cuda::is_available(),
+            Err(e) => {
+                tracing::debug!("libtorch_cuda not loaded: {e}");
+                false
+            }
+        };
     match device {
         Some("cpu") => Ok(Device::Cpu),
         Some(d) => {
