@@ -113,9 +113,11 @@ impl PpoLearner {
         }
     }
 
+    /// A per-row column: `[n]` for width 0 (scalars), `[n, width]` otherwise, so a
+    /// one-dimensional observation still forms a matrix.
     fn column(&self, data: &[f32], width: usize) -> Tensor {
         let t = Tensor::from_slice(data);
-        let t = if width > 1 {
+        let t = if width > 0 {
             t.view([-1, width as i64])
         } else {
             t
@@ -137,11 +139,11 @@ impl PpoLearner {
         }
         let obs = self.column(&batch.obs, batch.obs_dim);
         let actions = self.column(&batch.actions, batch.action_dim);
-        let old_logp = self.column(&batch.action_logp, 1);
+        let old_logp = self.column(&batch.action_logp, 0);
         let old_dist = self.column(&batch.action_dist_inputs, batch.dist_dim);
-        let adv = self.column(&adv, 1);
-        let targets = self.column(&batch.value_targets, 1);
-        let old_vf = self.column(&batch.vf_preds, 1);
+        let adv = self.column(&adv, 0);
+        let targets = self.column(&batch.value_targets, 0);
+        let old_vf = self.column(&batch.vf_preds, 0);
         let params = self.policy.parameters();
         let mb = self.cfg.sgd_minibatch_size.min(n).max(1);
         let mut indices: Vec<i64> = (0..n as i64).collect();

@@ -80,7 +80,10 @@ pub fn global_norm(grads: &[Tensor]) -> f64 {
     if sums.is_empty() {
         return 0.0;
     }
-    Tensor::stack(&sums, 0).sum(tch::Kind::Double).double_value(&[]).sqrt()
+    Tensor::stack(&sums, 0)
+        .sum(tch::Kind::Double)
+        .double_value(&[])
+        .sqrt()
 }
 
 #[cfg(test)]

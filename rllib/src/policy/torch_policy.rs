@@ -41,7 +41,8 @@ pub fn dist_for_space(space: &Space) -> Result<ActionDistKind> {
 /// Loads libtorch's CUDA backend (once), so that `tch::Cuda` sees GPUs. Returns why not
 /// when the library cannot be loaded (a CPU-only libtorch).
 pub fn load_cuda() -> std::result::Result<(), String> {
-    static LOADED: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    static LOADED: std::sync::OnceLock<std::result::Result<(), String>> =
+        std::sync::OnceLock::new();
     LOADED
         .get_or_init(|| {
             let name = c"libtorch_cuda.so";
