@@ -455,8 +455,9 @@ pub fn resolve_config(
     let mut seen_canonical: BTreeMap<String, String> = BTreeMap::new();
     for (key, value) in user {
         if let Some((_, why)) = IGNORED_KEYS.iter().find(|(k, _)| *k == key) {
-            if !(key == "framework" && value == "torch") && !(key == "use_pytorch" && value == true)
-            {
+            let harmless =
+                (key == "framework" && value == "torch") || (key == "use_pytorch" && value == true);
+            if !harmless {
                 warnings.push(format!("{at}: '{key}: {value}' is ignored: {why}"));
             }
             continue;
@@ -550,7 +551,7 @@ fn validate(c: &TrainerConfig, at: &str) -> Result<()> {
         }
     }
     if let Some(g) = c.grad_clip {
-        if !(g > 0.0) {
+        if g <= 0.0 || g.is_nan() {
             return bad("grad_clip", &format!("must be positive or null, got {g}"));
         }
     }

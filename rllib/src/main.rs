@@ -375,7 +375,7 @@ fn microbenchmark(a: MicrobenchmarkArgs) -> Result<ExitCode, Failure> {
             )))
         }
     };
-    if !(a.duration > 0.0) {
+    if a.duration.is_nan() || a.duration <= 0.0 {
         return Err(bad("--duration must be positive"));
     }
     for mode in modes {
