@@ -1,6 +1,6 @@
 //! The `Env` trait every environment implements.
 
-use crate::{Action, EnvError, Space};
+use crate::{Action, EnvError, EnvSnapshot, Space};
 
 /// What one `step` returns: Gymnasium's `(obs, reward, terminated, truncated)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,6 +58,18 @@ pub trait Env: Send {
     fn set_state(&mut self, _state: &[f64]) -> Result<(), EnvError> {
         Err(EnvError::StateUnsupported)
     }
+    /// Everything that decides future steps and resets (state, observation, generator,
+    /// counters), exactly, for checkpoints. Envs that cannot return
+    /// `EnvError::StateUnsupported`.
+    fn snapshot(&self) -> Result<EnvSnapshot, EnvError> {
+        Err(EnvError::StateUnsupported)
+    }
+    /// Puts the env back into a [`Env::snapshot`], after which it continues bit for bit as
+    /// the snapshotted env would have. A snapshot of another kind of env is an
+    /// `EnvError::InvalidState`; on any error the env is left untouched.
+    fn restore(&mut self, _snapshot: &EnvSnapshot) -> Result<(), EnvError> {
+        Err(EnvError::StateUnsupported)
+    }
 }
 
 /// Boxed envs are envs, so generic code (`VectorEnv<E>`, `TimeLimit<E>`) takes them too.
@@ -91,5 +103,11 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
         (**self).set_state(state)
+    }
+    fn snapshot(&self) -> Result<EnvSnapshot, EnvError> {
+        (**self).snapshot()
+    }
+    fn restore(&mut self, snapshot: &EnvSnapshot) -> Result<(), EnvError> {
+        (**self).restore(snapshot)
     }
 }

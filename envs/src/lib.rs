@@ -6,6 +6,8 @@
 //! - [`classic_control`] holds the native ports of CartPole, MountainCar,
 //!   MountainCarContinuous, Acrobot and Pendulum, matching Gymnasium 1.2.2 step for step.
 //! - [`VectorEnv`] steps N envs together with same-step auto-reset.
+//! - [`Env::snapshot`] / [`Env::restore`] and [`VectorEnv::state`] /
+//!   [`VectorEnv::set_state`] save envs mid-episode for checkpoints, exactly.
 //! - [`recording`] replays Gymnasium recordings (`.jsonl`) against the native envs.
 //! - With the `gym-rs` feature, `gym_rs::GymRsEnv` adapts envs from the gym-rs crate
 //!   (see the crate README for why native envs are the default).
@@ -20,6 +22,7 @@ pub mod gym_rs;
 pub mod recording;
 mod registry;
 mod rng;
+mod snapshot;
 mod space;
 mod time_limit;
 mod vector_env;
@@ -31,6 +34,7 @@ pub use registry::{
     make, make_with_max_steps, register, register_with_max_steps, registered_ids, spec, EnvSpec,
 };
 pub use rng::EnvRng;
+pub use snapshot::EnvSnapshot;
 pub use space::{Action, Space};
 pub use time_limit::TimeLimit;
-pub use vector_env::{EpisodeStats, VectorEnv, VectorStep};
+pub use vector_env::{EpisodeStats, VectorEnv, VectorEnvState, VectorStep};

@@ -2,13 +2,18 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 /// A reset generator with Gymnasium's seeding contract: `reset(Some(seed))` reseeds,
 /// `reset(None)` continues the stream, and an env never seeded draws its seed from the OS.
 ///
 /// ChaCha8 rather than numpy's PCG64: bit-matching numpy on reset buys nothing, because
 /// replays start from the recorded state, while ChaCha8 is portable and reproducible.
-#[derive(Debug, Clone)]
+///
+/// Serializes as ChaCha's abstract state (seed, stream, word position), so a restored
+/// generator continues the stream exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct EnvRng {
     rng: ChaCha8Rng,
 }

@@ -1,6 +1,12 @@
 //! Gymnasium's `TimeLimit` wrapper.
 
-use crate::{Action, Env, EnvError, Space, Step};
+use crate::{Action, Env, EnvError, EnvSnapshot, Space, Step};
+
+/// Snapshot `extra` key of the steps taken in the current episode.
+const ELAPSED_STEPS: &str = "elapsed_steps";
+/// Snapshot `extra` key of the limit, checked on restore: the same counter under another
+/// limit would truncate at another step.
+const MAX_EPISODE_STEPS: &str = "max_episode_steps";
 
 /// Truncates episodes after `max_episode_steps` steps, as Gymnasium's `TimeLimit`: the
 /// step that reaches the limit reports `truncated = true` (even if it also terminates).
@@ -96,5 +102,41 @@ impl<E: Env> Env for TimeLimit<E> {
     /// first, which zeroes it).
     fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
         self.env.set_state(state)
+    }
+
+    fn snapshot(&self) -> Result<EnvSnapshot, EnvError> {
+        let mut s = EnvSnapshot::new("TimeLimit");
+        s.extra.insert(ELAPSED_STEPS.into(), self.elapsed_steps);
+        s.extra
+            .insert(MAX_EPISODE_STEPS.into(), self.max_episode_steps);
+        s.inner = Some(Box::new(self.env.snapshot()?));
+        Ok(s)
+    }
+
+    /// Restores the counter and the inner env. A snapshot taken under another limit is an
+    /// error (an env of another kind inside is reported as such first).
+    fn restore(&mut self, snapshot: &EnvSnapshot) -> Result<(), EnvError> {
+        snapshot.check_kind("TimeLimit")?;
+        let elapsed = snapshot.extra_required(ELAPSED_STEPS)?;
+        let limit = snapshot.extra_required(MAX_EPISODE_STEPS)?;
+        let Some(inner) = snapshot.inner.as_deref() else {
+            return Err(EnvError::InvalidState(
+                "TimeLimit snapshot has no inner env snapshot".into(),
+            ));
+        };
+        if limit != self.max_episode_steps {
+            // Only on this error path: name the kinds if they differ too, as that is the
+            // real mistake (e.g. a Pendulum-v1 snapshot given to CartPole-v1).
+            if let Ok(current) = self.env.snapshot() {
+                inner.check_kind(&current.kind)?;
+            }
+            return Err(EnvError::InvalidState(format!(
+                "snapshot of a TimeLimit at {limit} steps cannot be restored into one at {}",
+                self.max_episode_steps
+            )));
+        }
+        self.env.restore(inner)?;
+        self.elapsed_steps = elapsed;
+        Ok(())
     }
 }

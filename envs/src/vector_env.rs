@@ -1,6 +1,7 @@
 //! N envs stepped together, with the batch layout a batched policy wants.
 
-use crate::{Action, Env, EnvError, Space};
+use crate::{Action, Env, EnvError, EnvSnapshot, Space};
+use serde::{Deserialize, Serialize};
 
 /// What one [`VectorEnv`] step returns, one entry per env, borrowed from the vector env's
 /// own buffers (no allocation per step).
@@ -48,12 +49,36 @@ fn copy_row(row: &mut [f32], obs: &[f32]) {
 }
 
 /// Return and length of an episode that ended in the last step.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EpisodeStats {
     /// Undiscounted sum of the episode's rewards.
     pub episode_return: f64,
     /// Number of steps in the episode.
     pub length: u64,
+}
+
+/// A [`VectorEnv`] mid-run, for checkpoints: every env's snapshot and every per-env buffer
+/// that later steps read or return, so that a restored vector env continues bit for bit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VectorEnvState {
+    /// Each env's [`Env::snapshot`].
+    pub envs: Vec<EnvSnapshot>,
+    /// The batch of current observations (`num_envs * obs_dim`).
+    pub obs: Vec<f32>,
+    /// Last observations of episodes that ended in the last step (`num_envs * obs_dim`).
+    pub final_obs: Vec<f32>,
+    /// Rewards of the last step.
+    pub rewards: Vec<f64>,
+    /// `terminated` flags of the last step.
+    pub terminated: Vec<bool>,
+    /// `truncated` flags of the last step.
+    pub truncated: Vec<bool>,
+    /// Running returns of the open episodes.
+    pub returns: Vec<f64>,
+    /// Running lengths of the open episodes.
+    pub lengths: Vec<u64>,
+    /// Stats of episodes that ended in the last step.
+    pub finished: Vec<EpisodeStats>,
 }
 
 /// `num_envs` copies of an env stepped together, auto-resetting an env in the same step
@@ -224,6 +249,78 @@ impl<E: Env> VectorEnv<E> {
     pub fn finished_episode(&self, i: usize) -> Option<EpisodeStats> {
         let done = *self.terminated.get(i)? || self.truncated[i];
         done.then(|| self.finished[i])
+    }
+
+    /// Snapshots every env and per-env buffer (between steps); fails if an env cannot
+    /// snapshot itself.
+    pub fn state(&self) -> Result<VectorEnvState, EnvError> {
+        Ok(VectorEnvState {
+            envs: self
+                .envs
+                .iter()
+                .map(Env::snapshot)
+                .collect::<Result<_, _>>()?,
+            obs: self.obs.clone(),
+            final_obs: self.final_obs.clone(),
+            rewards: self.rewards.clone(),
+            terminated: self.terminated.clone(),
+            truncated: self.truncated.clone(),
+            returns: self.returns.clone(),
+            lengths: self.lengths.clone(),
+            finished: self.finished.clone(),
+        })
+    }
+
+    /// Puts the vector env back into a [`VectorEnv::state`]. The state must be of as many
+    /// envs of the same kind and observation size; on any error the vector env is left
+    /// as it was.
+    pub fn set_state(&mut self, state: &VectorEnvState) -> Result<(), EnvError> {
+        let n = self.envs.len();
+        let rows = n * self.obs_dim;
+        let lengths = [
+            ("envs", state.envs.len(), n),
+            ("obs", state.obs.len(), rows),
+            ("final_obs", state.final_obs.len(), rows),
+            ("rewards", state.rewards.len(), n),
+            ("terminated", state.terminated.len(), n),
+            ("truncated", state.truncated.len(), n),
+            ("returns", state.returns.len(), n),
+            ("lengths", state.lengths.len(), n),
+            ("finished", state.finished.len(), n),
+        ];
+        if let Some((name, got, expected)) = lengths.iter().find(|(_, got, exp)| got != exp) {
+            return Err(EnvError::InvalidState(format!(
+                "vector env state has {got} values in '{name}', this vector env of {n} envs \
+                 with observations of {} needs {expected}",
+                self.obs_dim
+            )));
+        }
+        // Envs restore one by one, so keep what they were to undo a failure halfway.
+        let backup = self.state()?;
+        for (i, snapshot) in state.envs.iter().enumerate() {
+            if let Err(e) = self.envs[i].restore(snapshot) {
+                for (env, old) in self.envs[..i].iter_mut().zip(&backup.envs) {
+                    // Restoring an env's own snapshot cannot fail unless the env is broken,
+                    // and then there is nothing better to do than report the first error.
+                    let _ = env.restore(old);
+                }
+                return Err(match e {
+                    EnvError::InvalidState(msg) => {
+                        EnvError::InvalidState(format!("env {i} of the vector env: {msg}"))
+                    }
+                    e => e,
+                });
+            }
+        }
+        self.obs.copy_from_slice(&state.obs);
+        self.final_obs.copy_from_slice(&state.final_obs);
+        self.rewards.copy_from_slice(&state.rewards);
+        self.terminated.copy_from_slice(&state.terminated);
+        self.truncated.copy_from_slice(&state.truncated);
+        self.returns.copy_from_slice(&state.returns);
+        self.lengths.copy_from_slice(&state.lengths);
+        self.finished.copy_from_slice(&state.finished);
+        Ok(())
     }
 
     fn check_count(&self, got: usize, per_env: usize) -> Result<(), EnvError> {

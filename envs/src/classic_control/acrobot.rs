@@ -6,8 +6,8 @@
 //! observation `[cos t1, sin t1, cos t2, sin t2, dt1, dt2]` is float32. The dynamics are
 //! chaotic, so every expression keeps Gymnasium's evaluation order.
 
-use super::{check_state, discrete, invalid_step};
-use crate::{Action, Env, EnvError, EnvRng, Space, Step};
+use super::{check_state, discrete, invalid_step, plain_restore, plain_snapshot};
+use crate::{Action, Env, EnvError, EnvRng, EnvSnapshot, Space, Step};
 use std::f64::consts::PI;
 
 const DT: f64 = 0.2;
@@ -174,6 +174,15 @@ impl Env for Acrobot {
         check_state("Acrobot", state, 4)?;
         self.state.copy_from_slice(state);
         self.update_obs();
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<EnvSnapshot, EnvError> {
+        Ok(plain_snapshot("Acrobot", &self.state, &self.obs, &self.rng))
+    }
+
+    fn restore(&mut self, snapshot: &EnvSnapshot) -> Result<(), EnvError> {
+        (self.state, self.obs, self.rng) = plain_restore("Acrobot", snapshot)?;
         Ok(())
     }
 }

@@ -4,8 +4,8 @@
 //! and casts the observation to float32, so this port does the same, with every
 //! expression evaluated in Gymnasium's order (float addition is not associative).
 
-use super::{check_state, discrete, invalid_step};
-use crate::{Action, Env, EnvError, EnvRng, Space, Step};
+use super::{check_state, discrete, invalid_step, plain_restore, plain_snapshot};
+use crate::{Action, Env, EnvError, EnvRng, EnvSnapshot, Space, Step};
 
 const GRAVITY: f64 = 9.8;
 const MASSCART: f64 = 1.0;
@@ -18,6 +18,8 @@ const FORCE_MAG: f64 = 10.0;
 const TAU: f64 = 0.02;
 const THETA_THRESHOLD_RADIANS: f64 = 12.0 * 2.0 * std::f64::consts::PI / 360.0;
 const X_THRESHOLD: f64 = 2.4;
+/// The snapshot's `extra` key for `steps_beyond_terminated` (absent while it is `None`).
+const STEPS_BEYOND_TERMINATED: &str = "steps_beyond_terminated";
 
 /// Gymnasium's `CartPoleEnv` (unwrapped): push the cart left (0) or right (1) to keep the
 /// pole up; reward 1 per step, terminated when the pole passes 12° or the cart 2.4.
@@ -158,6 +160,20 @@ impl Env for CartPole {
         self.update_obs();
         Ok(())
     }
+
+    fn snapshot(&self) -> Result<EnvSnapshot, EnvError> {
+        let mut s = plain_snapshot("CartPole", &self.state, &self.obs, &self.rng);
+        if let Some(n) = self.steps_beyond_terminated {
+            s.extra.insert(STEPS_BEYOND_TERMINATED.into(), n);
+        }
+        Ok(s)
+    }
+
+    fn restore(&mut self, snapshot: &EnvSnapshot) -> Result<(), EnvError> {
+        (self.state, self.obs, self.rng) = plain_restore("CartPole", snapshot)?;
+        self.steps_beyond_terminated = snapshot.extra.get(STEPS_BEYOND_TERMINATED).copied();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -190,5 +206,21 @@ mod tests {
         assert!(s.truncated && !s.terminated && s.reward == 0.0);
         assert_eq!(env.state(), before);
         assert!(env.try_step(Action::Continuous(&[1.0])).is_err());
+    }
+
+    #[test]
+    fn snapshot_keeps_steps_beyond_terminated() {
+        let mut env = CartPole::new();
+        env.reset(Some(0));
+        env.set_state(&[0.0, 0.0, 0.25, 0.0]).unwrap();
+        assert!(env.step(Action::Discrete(0)).terminated);
+        let snap = env.snapshot().unwrap();
+        assert_eq!(snap.extra.get(STEPS_BEYOND_TERMINATED), Some(&0));
+        let mut restored = CartPole::new();
+        restored.restore(&snap).unwrap();
+        // A restored env that forgot the flag would pay 1 here.
+        assert_eq!(restored.step(Action::Discrete(0)).reward, 0.0);
+        assert_eq!(env.step(Action::Discrete(0)).reward, 0.0);
+        assert_eq!(restored.snapshot().unwrap(), env.snapshot().unwrap());
     }
 }

@@ -7,8 +7,8 @@
 //! whose arithmetic stays float32 except where `math.cos` widens it. [`Num`] replays
 //! numpy's promotion rules value by value instead of guessing a single precision.
 
-use super::{check_state, continuous1, invalid_step};
-use crate::{Action, Env, EnvError, EnvRng, Space, Step};
+use super::{check_state, continuous1, invalid_step, plain_restore, plain_snapshot};
+use crate::{Action, Env, EnvError, EnvRng, EnvSnapshot, Space, Step};
 
 const MIN_ACTION: f64 = -1.0;
 const MAX_ACTION: f64 = 1.0;
@@ -19,6 +19,12 @@ const MAX_SPEED: f64 = 0.07;
 const GOAL_POSITION: f64 = 0.45;
 const GOAL_VELOCITY: f64 = 0.0;
 const POWER: f64 = 0.0015;
+/// Snapshot `extra` keys for the numpy type of each state value (see [`Num::dtype_code`]):
+/// a float64 value and a float32 one widened to `f64` are the same number but step
+/// differently.
+const POSITION_DTYPE: &str = "position_dtype";
+/// See [`POSITION_DTYPE`].
+const VELOCITY_DTYPE: &str = "velocity_dtype";
 
 /// A scalar as numpy 2 sees it: numpy float32, numpy float64, or a (weak) Python float.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,6 +39,26 @@ impl Num {
         match self {
             Num::F32(v) => v as f64,
             Num::F64(v) | Num::Py(v) => v,
+        }
+    }
+
+    /// The snapshot code of the type: 0 numpy float64, 1 numpy float32, 2 Python float.
+    fn dtype_code(self) -> u64 {
+        match self {
+            Num::F64(_) => 0,
+            Num::F32(_) => 1,
+            Num::Py(_) => 2,
+        }
+    }
+
+    /// Rebuilds a value from its snapshot code and widened value; float32 values must be
+    /// exactly representable, or the snapshot was not taken of one.
+    fn from_code(code: u64, v: f64) -> Option<Num> {
+        match code {
+            0 => Some(Num::F64(v)),
+            1 if (v as f32) as f64 == v || v.is_nan() => Some(Num::F32(v as f32)),
+            2 => Some(Num::Py(v)),
+            _ => None,
         }
     }
 
@@ -226,6 +252,32 @@ impl Env for ContinuousMountainCar {
         self.set_f64_state(state[0], state[1]);
         Ok(())
     }
+
+    fn snapshot(&self) -> Result<EnvSnapshot, EnvError> {
+        let state = [self.position.value(), self.velocity.value()];
+        let mut s = plain_snapshot("MountainCarContinuous", &state, &self.obs, &self.rng);
+        s.extra
+            .insert(POSITION_DTYPE.into(), self.position.dtype_code());
+        s.extra
+            .insert(VELOCITY_DTYPE.into(), self.velocity.dtype_code());
+        Ok(s)
+    }
+
+    fn restore(&mut self, snapshot: &EnvSnapshot) -> Result<(), EnvError> {
+        let ([p, v], obs, rng) = plain_restore("MountainCarContinuous", snapshot)?;
+        let num = |key: &str, value: f64| {
+            let code = snapshot.extra_required(key)?;
+            Num::from_code(code, value).ok_or_else(|| {
+                EnvError::InvalidState(format!(
+                    "MountainCarContinuous snapshot has {key} {code} for the value {value}"
+                ))
+            })
+        };
+        let position = num(POSITION_DTYPE, p)?;
+        let velocity = num(VELOCITY_DTYPE, v)?;
+        (self.position, self.velocity, self.obs, self.rng) = (position, velocity, obs, rng);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -249,6 +301,31 @@ mod tests {
         env.step(Action::Continuous(&[0.3]));
         let s = env.state();
         assert!(s.iter().all(|v| *v as f32 as f64 == *v));
+    }
+
+    #[test]
+    fn snapshot_keeps_the_numpy_types() {
+        let mut env = ContinuousMountainCar::new();
+        env.reset(Some(2));
+        let fresh = env.snapshot().unwrap();
+        assert_eq!(fresh.extra[POSITION_DTYPE], 0);
+        env.step(Action::Continuous(&[0.7]));
+        let stepped = env.snapshot().unwrap();
+        assert_eq!(stepped.extra[POSITION_DTYPE], 1);
+        let mut other = ContinuousMountainCar::new();
+        other.restore(&fresh).unwrap();
+        assert!(matches!(other.position, Num::F64(_)));
+        other.restore(&stepped).unwrap();
+        assert_eq!(
+            (other.position, other.velocity),
+            (env.position, env.velocity)
+        );
+        let mut bad = env.snapshot().unwrap();
+        bad.extra.insert(VELOCITY_DTYPE.into(), 7);
+        assert!(matches!(
+            other.restore(&bad),
+            Err(EnvError::InvalidState(_))
+        ));
     }
 
     #[test]

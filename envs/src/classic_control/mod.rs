@@ -17,7 +17,7 @@ pub use continuous_mountain_car::ContinuousMountainCar;
 pub use mountain_car::MountainCar;
 pub use pendulum::Pendulum;
 
-use crate::{Action, EnvError, Space, Step};
+use crate::{Action, EnvError, EnvRng, EnvSnapshot, Space, Step};
 
 /// The discrete index of `action` if it is below `n`.
 #[inline(always)]
@@ -75,4 +75,30 @@ pub(crate) fn check_state(env: &str, state: &[f64], len: usize) -> Result<(), En
         )));
     }
     Ok(())
+}
+
+/// The snapshot of an env whose state is a float64 array and whose only other memory is
+/// its observation and generator.
+pub(crate) fn plain_snapshot(kind: &str, state: &[f64], obs: &[f32], rng: &EnvRng) -> EnvSnapshot {
+    EnvSnapshot {
+        state: state.to_vec(),
+        obs: obs.to_vec(),
+        rng: Some(rng.clone()),
+        ..EnvSnapshot::new(kind)
+    }
+}
+
+/// Checks and unpacks a [`plain_snapshot`] of `kind`, without touching the env, so that
+/// a failed restore leaves it as it was. NaN is accepted (unlike `set_state`): a snapshot
+/// restores whatever the env held.
+pub(crate) fn plain_restore<const S: usize, const O: usize>(
+    kind: &str,
+    snapshot: &EnvSnapshot,
+) -> Result<([f64; S], [f32; O], EnvRng), EnvError> {
+    snapshot.check_kind(kind)?;
+    Ok((
+        snapshot.state_array()?,
+        snapshot.obs_array()?,
+        snapshot.rng_or_err()?,
+    ))
 }

@@ -4,8 +4,8 @@
 //! Precision: the state is float64 throughout (`math.cos`, numpy float64 scalars and
 //! `np.clip`); the observation is its float32 cast.
 
-use super::{check_state, discrete, invalid_step};
-use crate::{Action, Env, EnvError, EnvRng, Space, Step};
+use super::{check_state, discrete, invalid_step, plain_restore, plain_snapshot};
+use crate::{Action, Env, EnvError, EnvRng, EnvSnapshot, Space, Step};
 
 const MIN_POSITION: f64 = -1.2;
 const MAX_POSITION: f64 = 0.6;
@@ -104,6 +104,20 @@ impl Env for MountainCar {
         check_state("MountainCar", state, 2)?;
         self.state.copy_from_slice(state);
         self.update_obs();
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<EnvSnapshot, EnvError> {
+        Ok(plain_snapshot(
+            "MountainCar",
+            &self.state,
+            &self.obs,
+            &self.rng,
+        ))
+    }
+
+    fn restore(&mut self, snapshot: &EnvSnapshot) -> Result<(), EnvError> {
+        (self.state, self.obs, self.rng) = plain_restore("MountainCar", snapshot)?;
         Ok(())
     }
 }

@@ -4,8 +4,8 @@
 //! numpy float32, so `3/(m l²)·u` and `0.001·u²` are float32 products (NEP 50 keeps
 //! `float32 op python-float` in float32) that join float64 sums. The reward is float64.
 
-use super::{check_state, continuous1, invalid_step};
-use crate::{Action, Env, EnvError, EnvRng, Space, Step};
+use super::{check_state, continuous1, invalid_step, plain_restore, plain_snapshot};
+use crate::{Action, Env, EnvError, EnvRng, EnvSnapshot, Space, Step};
 use std::f64::consts::PI;
 
 const MAX_SPEED: f64 = 8.0;
@@ -117,6 +117,20 @@ impl Env for Pendulum {
         check_state("Pendulum", state, 2)?;
         self.state.copy_from_slice(state);
         self.update_obs();
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<EnvSnapshot, EnvError> {
+        Ok(plain_snapshot(
+            "Pendulum",
+            &self.state,
+            &self.obs,
+            &self.rng,
+        ))
+    }
+
+    fn restore(&mut self, snapshot: &EnvSnapshot) -> Result<(), EnvError> {
+        (self.state, self.obs, self.rng) = plain_restore("Pendulum", snapshot)?;
         Ok(())
     }
 }

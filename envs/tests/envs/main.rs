@@ -7,5 +7,6 @@ mod gym_rs;
 mod recording;
 mod registry;
 mod reset;
+mod snapshot;
 mod time_limit;
 mod vector_env;
