@@ -539,6 +539,13 @@ pub(crate) fn set_actor_status(
     });
 }
 
+/// A finished actor call waiting to be stored.
+pub(crate) struct Completed {
+    pub oid: ObjectId,
+    pub result: Result<Value, RuntimeError>,
+    pub event: TaskEvent,
+}
+
 /// Fails every call still in the mailbox (the actor is gone).
 pub(crate) fn drain_dead(inner: &Arc<Inner>, mailbox: &Receiver<ActorMsg>, err: &RuntimeError) {
     while let Ok(msg) = mailbox.try_recv() {
@@ -625,7 +632,29 @@ fn thread_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
             pid,
         );
     }
-    while let Ok(ActorMsg::Call(mut call)) = crate::object_store::recv_spin(&mailbox) {
+    // Results of calls run while more calls were queued are stored together, one lock for many;
+    // a lone call (the request/response case) is stored at once.
+    let mut done: Vec<Completed> = Vec::new();
+    loop {
+        let msg = if done.is_empty() {
+            crate::object_store::recv_spin(&mailbox).ok()
+        } else {
+            match mailbox.try_recv() {
+                Ok(m) => Some(m),
+                Err(crossbeam::channel::TryRecvError::Empty) => {
+                    inner.complete_actor_calls(&mut done, worker, pid, &tl);
+                    continue;
+                }
+                Err(crossbeam::channel::TryRecvError::Disconnected) => None,
+            }
+        };
+        let Some(ActorMsg::Call(mut call)) = msg else {
+            break;
+        };
+        if !done.is_empty() && call.args.iter().any(|a| matches!(a, ArgSlot::Ref(_))) {
+            // The ref may name a result still in `done`.
+            inner.complete_actor_calls(&mut done, worker, pid, &tl);
+        }
         let t0 = inner.now();
         let mut t1 = t0;
         let result = match &mut state {
@@ -660,25 +689,24 @@ fn thread_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
             },
         };
         let t2 = inner.now();
-        let event = TaskEvent {
-            task: call.task_id,
-            function: call.method,
-            get_args: t0,
-            execute: t1,
-            store: t2,
-            end: 0,
-            deps: Vec::new(),
-        };
-        inner.complete_actor_call(
-            call.task_id,
-            call.return_id,
-            worker,
-            pid,
-            t0,
+        done.push(Completed {
+            oid: call.return_id,
             result,
-            Some((&tl, event)),
-        );
+            event: TaskEvent {
+                task: call.task_id,
+                function: call.method,
+                get_args: t0,
+                execute: t1,
+                store: t2,
+                end: 0,
+                deps: Vec::new(),
+            },
+        });
+        if done.len() >= 64 {
+            inner.complete_actor_calls(&mut done, worker, pid, &tl);
+        }
     }
+    inner.complete_actor_calls(&mut done, worker, pid, &tl);
     drain_dead(&inner, &mailbox, &died("actor stopped".into()));
     drop(state);
     inner.with(|s, fx| {

@@ -65,23 +65,28 @@ impl Waiter {
 /// How long a waiter spins before parking.
 pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_micros(30);
 
-/// Spins (yielding now and then) until `done` or `limit` passes; true if `done`.
+/// Spins until `done` or `limit` passes; true if `done`. The first microsecond or so is a pure
+/// spin (a reply from a thread running on another core arrives that fast); after that it yields
+/// between checks, so when threads outnumber cores the one being waited for can run.
 pub(crate) fn spin_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    let mut i = 0u32;
-    loop {
+    for _ in 0..256 {
         if done() {
             return true;
         }
-        i += 1;
-        if i % 64 == 0 {
-            if start.elapsed() >= limit {
-                return false;
+        std::hint::spin_loop();
+    }
+    let start = Instant::now();
+    loop {
+        for _ in 0..16 {
+            if done() {
+                return true;
             }
-            std::thread::yield_now();
-        } else {
             std::hint::spin_loop();
         }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::yield_now();
     }
 }
 

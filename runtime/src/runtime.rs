@@ -378,7 +378,34 @@ impl RuntimeHandle {
         &self,
         refs: &[ObjectRef<T>],
     ) -> Result<Vec<T>, RuntimeError> {
-        refs.iter().map(|r| self.get(r)).collect()
+        let ids: Vec<ObjectId> = refs.iter().map(|r| r.id()).collect();
+        let values = self.inner.get_values(&ids)?;
+        values
+            .iter()
+            .zip(&ids)
+            .map(|(v, id)| {
+                v.downcast_ref::<T>()
+                    .cloned()
+                    .ok_or(RuntimeError::TypeMismatch(*id, std::any::type_name::<T>()))
+            })
+            .collect()
+    }
+
+    /// Like `get_all`, sharing the values instead of cloning them.
+    pub fn get_all_arc<T: Send + Sync + 'static>(
+        &self,
+        refs: &[ObjectRef<T>],
+    ) -> Result<Vec<Arc<T>>, RuntimeError> {
+        let ids: Vec<ObjectId> = refs.iter().map(|r| r.id()).collect();
+        let values = self.inner.get_values(&ids)?;
+        values
+            .into_iter()
+            .zip(&ids)
+            .map(|(v, id)| {
+                v.downcast::<T>()
+                    .map_err(|_| RuntimeError::TypeMismatch(*id, std::any::type_name::<T>()))
+            })
+            .collect()
     }
 
     /// Splits `refs` into (ready, pending) once `num_returns` are ready or `timeout` passes;

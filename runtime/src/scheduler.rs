@@ -573,6 +573,34 @@ impl Inner {
         }
     }
 
+    /// Values of all `oids` in order, taking the lock once per run of ready objects; the first
+    /// error in list order wins.
+    pub fn get_values(self: &Arc<Self>, oids: &[ObjectId]) -> Result<Vec<Value>, RuntimeError> {
+        let mut out = Vec::with_capacity(oids.len());
+        while out.len() < oids.len() {
+            let blocked = self.with(|s, _| {
+                for oid in &oids[out.len()..] {
+                    match s.objects.get(oid).map(|e| &e.state) {
+                        Some(ObjState::Ready(v)) => out.push(v.clone()),
+                        Some(ObjState::Failed(e)) => return Err((**e).clone()),
+                        Some(ObjState::Pending) => return Ok(Some(*oid)),
+                        None => {
+                            return Err(RuntimeError::ObjectLost(
+                                *oid,
+                                "unknown or already freed".into(),
+                            ))
+                        }
+                    }
+                }
+                Ok(None)
+            })?;
+            if let Some(oid) = blocked {
+                out.push(self.get_value(oid, None)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Which of `oids` are done (ready or failed); waits until `k` are or the deadline passes.
     pub fn wait_ids(
         self: &Arc<Self>,
@@ -662,6 +690,43 @@ impl Inner {
                     e.end = s.now();
                     tl.record(e);
                 }
+            }
+        });
+    }
+
+    /// Stores a batch of finished actor calls under one lock (task table first, as above).
+    pub fn complete_actor_calls(
+        self: &Arc<Self>,
+        done: &mut Vec<crate::actor::Completed>,
+        worker: WorkerId,
+        pid: Option<u32>,
+        tl: &WorkerTimeline,
+    ) {
+        if done.is_empty() {
+            return;
+        }
+        {
+            let mut t = self.tasks.lock();
+            for c in done.iter() {
+                t.finish(
+                    c.event.task,
+                    Some(c.event.get_args),
+                    c.result.as_ref().map(|_| ()),
+                    Some((worker, pid)),
+                );
+            }
+        }
+        self.with(|s, fx| {
+            for c in done.drain(..) {
+                s.store(c.oid, c.result, fx);
+                if self.timeline.enabled {
+                    let mut e = c.event;
+                    e.end = s.now();
+                    tl.record(e);
+                }
+            }
+            if !s.ready.is_empty() {
+                s.dispatch(fx);
             }
         });
     }
