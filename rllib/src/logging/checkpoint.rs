@@ -2,7 +2,8 @@
 //!
 //! `checkpoint_<NNNNNN>/` holds
 //! - `policy.safetensors`: the model's weights by name, plus Adam's moments as
-//!   `adam.m/<name>` and `adam.v/<name>` (float32, readable without this project);
+//!   `adam.m` and `adam.v` over all parameters, concatenated in the model's construction
+//!   order (float32, readable without this project);
 //! - `trainer_state.json`: `format` (`rllib-rs-checkpoint`), `version`, the algorithm, env,
 //!   config, iteration, timesteps, KL coefficient, Adam's step, filter statistics, the
 //!   episode window behind the smoothed metrics, RNG states and each rollout worker's state.
@@ -94,17 +95,13 @@ pub fn write(
     std::fs::create_dir_all(&tmp).map_err(|e| RllibError::io(&tmp, e))?;
     let params = learner.policy.model.named_parameters();
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
-    for (i, (name, p)) in params.iter().enumerate() {
+    for (name, p) in &params {
         tensors.push((name.clone(), p.detach().to_device(tch::Device::Cpu)));
-        tensors.push((
-            format!("adam.m/{name}"),
-            learner.adam.m[i].to_device(tch::Device::Cpu),
-        ));
-        tensors.push((
-            format!("adam.v/{name}"),
-            learner.adam.v[i].to_device(tch::Device::Cpu),
-        ));
     }
+    // Adam's moments cover the flat parameter buffer: the named tensors above, in
+    // construction order.
+    tensors.push(("adam.m".into(), learner.adam.m[0].to_device(tch::Device::Cpu)));
+    tensors.push(("adam.v".into(), learner.adam.v[0].to_device(tch::Device::Cpu)));
     let wpath = tmp.join(WEIGHTS_FILE);
     Tensor::write_safetensors(&tensors, &wpath).map_err(|e| ckpt_err(&wpath, e.to_string()))?;
     let spath = tmp.join(STATE_FILE);
@@ -174,9 +171,16 @@ pub fn read(path: &Path, algorithm: &str, learner: &mut PpoLearner) -> Result<Ch
         .policy
         .set_weights(&crate::policy::Weights { tensors: named })?;
     let device = learner.policy.device;
-    for (i, (name, _)) in params.iter().enumerate() {
-        learner.adam.m[i] = find(&format!("adam.m/{name}"))?.to_device(device);
-        learner.adam.v[i] = find(&format!("adam.v/{name}"))?.to_device(device);
+    let numel = learner.policy.model.flat().size();
+    for (key, slot) in [("adam.m", &mut learner.adam.m[0]), ("adam.v", &mut learner.adam.v[0])] {
+        let t = find(key)?;
+        if t.size() != numel {
+            return Err(ckpt_err(
+                &wpath,
+                format!("{key} has shape {:?}, the model has {:?} parameters", t.size(), numel),
+            ));
+        }
+        *slot = t.to_device(device);
     }
     Ok(state)
 }

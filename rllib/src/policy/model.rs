@@ -2,20 +2,34 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use crate::config::{Activation, ModelConfig};
 
-/// One dense layer's parameters.
+/// One dense layer's parameters (views into the model's flat parameter buffer).
 struct Dense {
     weight: Tensor,
     bias: Tensor,
 }
 
-impl Dense {
+/// Collects initial values in construction order; views are cut once the buffer exists.
+#[derive(Default)]
+struct FlatBuilder {
+    values: Vec<f32>,
+    /// (offset, shape) of each parameter, in construction order.
+    slots: Vec<(usize, Vec<i64>)>,
+}
+
+impl FlatBuilder {
+    fn push(&mut self, values: Vec<f32>, shape: Vec<i64>) -> usize {
+        self.slots.push((self.values.len(), shape));
+        self.values.extend(values);
+        self.slots.len() - 1
+    }
+
     /// RLlib's `normc` initializer: Gaussian rows rescaled to norm `std`, zero bias.
     /// Drawn from Rust's RNG so the same seed gives the same weights everywhere.
-    fn normc(inp: usize, out: usize, std: f64, rng: &mut ChaCha8Rng, device: Device) -> Dense {
+    fn normc(&mut self, inp: usize, out: usize, std: f64, rng: &mut ChaCha8Rng) -> (usize, usize) {
         let mut w = vec![0f32; inp * out];
         for row in w.chunks_mut(inp) {
             for x in row.iter_mut() {
@@ -30,12 +44,18 @@ impl Dense {
                 *x = (*x as f64 * std / norm.max(1e-12)) as f32;
             }
         }
-        let weight = Tensor::from_slice(&w)
-            .view([out as i64, inp as i64])
-            .to_device(device)
-            .set_requires_grad(true);
-        let bias = Tensor::zeros([out as i64], (Kind::Float, device)).set_requires_grad(true);
-        Dense { weight, bias }
+        let wi = self.push(w, vec![out as i64, inp as i64]);
+        let bi = self.push(vec![0.0; out], vec![out as i64]);
+        (wi, bi)
+    }
+}
+
+impl Dense {
+    fn from_views(views: &[Tensor], (w, b): (usize, usize)) -> Dense {
+        Dense {
+            weight: views[w].shallow_clone(),
+            bias: views[b].shallow_clone(),
+        }
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -94,10 +114,16 @@ pub struct FullyConnectedNetwork {
     vf_head: Option<Dense>,
     /// State-independent log-std (`free_log_std`), appended to the policy outputs.
     log_std: Option<Tensor>,
+    /// Every parameter, contiguous; the tensors above are views into it.
+    flat: Tensor,
 }
 
 impl FullyConnectedNetwork {
     /// Builds the model for `obs_dim` inputs and `num_outputs` distribution inputs.
+    ///
+    /// All parameters live in one flat leaf tensor and the layers hold views into it, so
+    /// the optimizer updates every parameter with a handful of kernels instead of a dozen
+    /// per tensor (op dispatch dominates the cost of SGD on models this small).
     pub fn new(
         cfg: &ModelConfig,
         obs_dim: usize,
@@ -105,40 +131,57 @@ impl FullyConnectedNetwork {
         rng: &mut ChaCha8Rng,
         device: Device,
     ) -> Self {
-        let tower = |out: usize, head_std: f64, rng: &mut ChaCha8Rng| {
+        let mut fb = FlatBuilder::default();
+        let mut tower = |out: usize, head_std: f64, fb: &mut FlatBuilder| {
             let mut hidden = Vec::new();
             let mut inp = obs_dim;
             for &h in &cfg.fcnet_hiddens {
-                hidden.push(Dense::normc(inp, h, 1.0, rng, device));
+                hidden.push(fb.normc(inp, h, 1.0, rng));
                 inp = h;
             }
-            let head = Dense::normc(inp, out, head_std, rng, device);
-            Tower { hidden, head }
+            let head = fb.normc(inp, out, head_std, rng);
+            (hidden, head)
         };
         // With free_log_std the network emits only the means; log-std is its own variable.
-        let (pi_out, log_std) = if cfg.free_log_std {
-            let d = num_outputs / 2;
-            (
-                d,
-                Some(Tensor::zeros([d as i64], (Kind::Float, device)).set_requires_grad(true)),
-            )
-        } else {
-            (num_outputs, None)
-        };
-        let pi = tower(pi_out, 0.01, rng);
+        let pi_out = if cfg.free_log_std { num_outputs / 2 } else { num_outputs };
+        let pi = tower(pi_out, 0.01, &mut fb);
         let (vf, vf_head) = if cfg.vf_share_layers {
             let last = cfg.fcnet_hiddens.last().copied().unwrap_or(obs_dim);
-            (None, Some(Dense::normc(last, 1, 1.0, rng, device)))
+            (None, Some(fb.normc(last, 1, 1.0, rng)))
         } else {
-            (Some(tower(1, 1.0, rng)), None)
+            (Some(tower(1, 1.0, &mut fb)), None)
+        };
+        let log_std = cfg
+            .free_log_std
+            .then(|| fb.push(vec![0.0; pi_out], vec![pi_out as i64]));
+        let flat = Tensor::from_slice(&fb.values)
+            .to_device(device)
+            .set_requires_grad(true);
+        let views: Vec<Tensor> = fb
+            .slots
+            .iter()
+            .map(|(off, shape)| {
+                let n: i64 = shape.iter().product();
+                flat.narrow(0, *off as i64, n).view(shape.as_slice())
+            })
+            .collect();
+        let mk_tower = |(hidden, head): (Vec<(usize, usize)>, (usize, usize))| Tower {
+            hidden: hidden.into_iter().map(|d| Dense::from_views(&views, d)).collect(),
+            head: Dense::from_views(&views, head),
         };
         FullyConnectedNetwork {
             activation: cfg.fcnet_activation,
-            pi,
-            vf,
-            vf_head,
-            log_std,
+            pi: mk_tower(pi),
+            vf: vf.map(mk_tower),
+            vf_head: vf_head.map(|d| Dense::from_views(&views, d)),
+            log_std: log_std.map(|i| views[i].shallow_clone()),
+            flat,
         }
+    }
+
+    /// The flat leaf tensor holding every parameter (what the optimizer updates).
+    pub fn flat(&self) -> &Tensor {
+        &self.flat
     }
 
     /// The action distribution's inputs for a batch of observations.

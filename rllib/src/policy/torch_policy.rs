@@ -161,13 +161,9 @@ impl TorchPolicy {
         })
     }
 
-    /// The parameters, sorted by name.
+    /// The tensors the optimizer updates: the model's one flat parameter buffer.
     pub fn parameters(&self) -> Vec<&Tensor> {
-        self.model
-            .named_parameters()
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect()
+        vec![self.model.flat()]
     }
 
     /// A fresh Adam over this policy's parameters.
