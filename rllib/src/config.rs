@@ -85,6 +85,9 @@ pub struct TrainerConfig {
     pub lambda: f64,
     /// Learning rate of Adam.
     pub lr: f64,
+    /// RLlib's piecewise-linear learning-rate schedule: `[[timestep, lr], ...]`, holding the
+    /// last value after the last point; overrides `lr` when set.
+    pub lr_schedule: Option<Vec<[f64; 2]>>,
     /// PPO clip range of the probability ratio.
     pub clip_param: f64,
     /// Initial KL penalty coefficient.
@@ -193,6 +196,7 @@ pub fn defaults(algorithm: &str) -> Value {
         "gamma": 0.99,
         "lambda": 1.0,
         "lr": 5e-5,
+        "lr_schedule": null,
         "clip_param": 0.3,
         "kl_coeff": 0.2,
         "kl_target": 0.01,
@@ -577,6 +581,17 @@ fn validate(c: &TrainerConfig, at: &str) -> Result<()> {
             ),
         );
     }
+    if let Some(points) = &c.lr_schedule {
+        if points.is_empty() {
+            return bad("lr_schedule", "needs at least one [timestep, lr] point");
+        }
+        if points.windows(2).any(|w| w[1][0] < w[0][0]) {
+            return bad("lr_schedule", "timesteps must not decrease");
+        }
+        if points.iter().any(|p| !(p[1] >= 0.0 && p[1].is_finite())) {
+            return bad("lr_schedule", "learning rates must be zero or positive");
+        }
+    }
     if c.model.fcnet_hiddens.contains(&0) {
         return bad("model.fcnet_hiddens", "layer sizes must be at least 1");
     }
@@ -590,4 +605,41 @@ fn validate(c: &TrainerConfig, at: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The value of a piecewise-linear schedule at `t` (RLlib's `PiecewiseSchedule`, holding the
+/// end values outside the points).
+pub fn piecewise(points: &[[f64; 2]], t: f64) -> f64 {
+    match points {
+        [] => f64::NAN,
+        [first, ..] if t <= first[0] => first[1],
+        _ => {
+            for w in points.windows(2) {
+                let ([t0, v0], [t1, v1]) = (w[0], w[1]);
+                if t >= t0 && t < t1 {
+                    return v0 + (t - t0) / (t1 - t0) * (v1 - v0);
+                }
+            }
+            points[points.len() - 1][1]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn piecewise_schedule_interpolates_and_holds_the_ends() {
+        let p = [[0.0, 1.0], [100.0, 0.0]];
+        assert_eq!(piecewise(&p, -5.0), 1.0);
+        assert!((piecewise(&p, 25.0) - 0.75).abs() < 1e-12);
+        assert_eq!(piecewise(&p, 500.0), 0.0);
+    }
+
+    #[test]
+    fn nearest_key_suggestion() {
+        assert_eq!(nearest("lrr", ["lr", "gamma"]), Some("lr"));
+        assert_eq!(nearest("zzzzzzzz", ["lr", "gamma"]), None);
+    }
 }

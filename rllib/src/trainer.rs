@@ -125,6 +125,9 @@ impl Trainer {
         if let (Some(central), Some(delta)) = (&mut self.filter, &batch.filter_delta) {
             central.merge(delta);
         }
+        if let Some(points) = &self.config.lr_schedule {
+            self.learner.adam.lr = crate::config::piecewise(points, self.timesteps_total as f64);
+        }
         let t_learn = Instant::now();
         let stats = self.learner.learn_on_batch(&batch)?;
         let learn_time = t_learn.elapsed();
