@@ -213,7 +213,7 @@ fn run_seeded(dir: &std::path::Path, extra: &[&str]) -> Vec<serde_json::Value> {
     results(&trial_dirs(&local)[0])
 }
 
-fn strip_times(v: &serde_json::Value) -> serde_json::Value {
+pub fn strip_times(v: &serde_json::Value) -> serde_json::Value {
     let mut v = v.clone();
     for k in ["time_this_iter_s", "time_total_s", "timestamp"] {
         v.as_object_mut().unwrap().remove(k);

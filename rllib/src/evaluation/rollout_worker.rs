@@ -108,6 +108,8 @@ pub struct WorkerState {
     pub steps_sampled: u64,
     /// Open trajectories (non-empty only with `complete_episodes`).
     open: Vec<Trajectory>,
+    /// The vector env mid-episode: every env's dynamics, time-limit counter and RNG.
+    pub env: envs::VectorEnvState,
 }
 
 /// Steps `num_envs` envs with a local policy copy and turns what happened into batches.
@@ -218,6 +220,7 @@ impl RolloutWorker {
             cur_obs: self.cur_obs.clone(),
             steps_sampled: self.steps_sampled,
             open: self.open.clone(),
+            env: self.env.state()?,
         })
     }
 
@@ -230,6 +233,7 @@ impl RolloutWorker {
                 self.open.len()
             )));
         }
+        self.env.set_state(&st.env)?;
         self.rng = st.rng.clone();
         self.filter = st.filter.clone();
         self.cur_obs = st.cur_obs.clone();

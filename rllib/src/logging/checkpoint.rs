@@ -100,8 +100,14 @@ pub fn write(
     }
     // Adam's moments cover the flat parameter buffer: the named tensors above, in
     // construction order.
-    tensors.push(("adam.m".into(), learner.adam.m[0].to_device(tch::Device::Cpu)));
-    tensors.push(("adam.v".into(), learner.adam.v[0].to_device(tch::Device::Cpu)));
+    tensors.push((
+        "adam.m".into(),
+        learner.adam.m[0].to_device(tch::Device::Cpu),
+    ));
+    tensors.push((
+        "adam.v".into(),
+        learner.adam.v[0].to_device(tch::Device::Cpu),
+    ));
     let wpath = tmp.join(WEIGHTS_FILE);
     Tensor::write_safetensors(&tensors, &wpath).map_err(|e| ckpt_err(&wpath, e.to_string()))?;
     let spath = tmp.join(STATE_FILE);
@@ -172,12 +178,19 @@ pub fn read(path: &Path, algorithm: &str, learner: &mut PpoLearner) -> Result<Ch
         .set_weights(&crate::policy::Weights { tensors: named })?;
     let device = learner.policy.device;
     let numel = learner.policy.model.flat().size();
-    for (key, slot) in [("adam.m", &mut learner.adam.m[0]), ("adam.v", &mut learner.adam.v[0])] {
+    for (key, slot) in [
+        ("adam.m", &mut learner.adam.m[0]),
+        ("adam.v", &mut learner.adam.v[0]),
+    ] {
         let t = find(key)?;
         if t.size() != numel {
             return Err(ckpt_err(
                 &wpath,
-                format!("{key} has shape {:?}, the model has {:?} parameters", t.size(), numel),
+                format!(
+                    "{key} has shape {:?}, the model has {:?} parameters",
+                    t.size(),
+                    numel
+                ),
             ));
         }
         *slot = t.to_device(device);

@@ -143,7 +143,11 @@ impl FullyConnectedNetwork {
             (hidden, head)
         };
         // With free_log_std the network emits only the means; log-std is its own variable.
-        let pi_out = if cfg.free_log_std { num_outputs / 2 } else { num_outputs };
+        let pi_out = if cfg.free_log_std {
+            num_outputs / 2
+        } else {
+            num_outputs
+        };
         let pi = tower(pi_out, 0.01, &mut fb);
         let (vf, vf_head) = if cfg.vf_share_layers {
             let last = cfg.fcnet_hiddens.last().copied().unwrap_or(obs_dim);
@@ -166,7 +170,10 @@ impl FullyConnectedNetwork {
             })
             .collect();
         let mk_tower = |(hidden, head): (Vec<(usize, usize)>, (usize, usize))| Tower {
-            hidden: hidden.into_iter().map(|d| Dense::from_views(&views, d)).collect(),
+            hidden: hidden
+                .into_iter()
+                .map(|d| Dense::from_views(&views, d))
+                .collect(),
             head: Dense::from_views(&views, head),
         };
         FullyConnectedNetwork {
