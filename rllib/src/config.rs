@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::error::{Result, RllibError};
 
 /// The algorithms this project trains.
-pub const KNOWN_ALGORITHMS: &[&str] = &["PPO"];
+pub const KNOWN_ALGORITHMS: &[&str] = &["PPO", "A3C", "A2C"];
 
 /// How a rollout worker cuts its samples into fragments (RLlib's `batch_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,26 +89,33 @@ pub struct TrainerConfig {
     /// last value after the last point; overrides `lr` when set.
     pub lr_schedule: Option<Vec<[f64; 2]>>,
     /// PPO clip range of the probability ratio.
+    #[serde(default = "d_clip_param")]
     pub clip_param: f64,
     /// Initial KL penalty coefficient.
+    #[serde(default = "d_kl_coeff")]
     pub kl_coeff: f64,
     /// KL target of the adaptive coefficient.
+    #[serde(default = "d_kl_target")]
     pub kl_target: f64,
     /// Clip range of the value function update.
+    #[serde(default = "d_vf_clip_param")]
     pub vf_clip_param: f64,
     /// Weight of the value loss.
     pub vf_loss_coeff: f64,
     /// Weight of the entropy bonus.
     pub entropy_coeff: f64,
     /// SGD epochs over each train batch.
+    #[serde(default = "d_num_sgd_iter")]
     pub num_sgd_iter: usize,
     /// Minibatch size of SGD.
+    #[serde(default = "d_sgd_minibatch_size")]
     pub sgd_minibatch_size: usize,
     /// Global-norm gradient clipping (None: no clipping).
     pub grad_clip: Option<f64>,
     /// Whether to use GAE (else plain discounted returns minus the value baseline).
     pub use_gae: bool,
     /// Standardize advantages over the train batch.
+    #[serde(default = "d_true")]
     pub standardize_advantages: bool,
     /// The model.
     pub model: ModelConfig,
@@ -128,6 +135,37 @@ pub struct TrainerConfig {
     pub num_threads_per_worker: usize,
     /// Whether `compute_action`/`evaluate` sample (true) or take the mode (false).
     pub explore: bool,
+    /// An iteration lasts at least this long (RLlib's `min_iter_time_s`).
+    pub min_iter_time_s: f64,
+    /// A3C: gradients applied per optimizer step.
+    #[serde(default = "d_grads_per_step")]
+    pub grads_per_step: usize,
+}
+
+// Defaults of algorithm-specific fields, for configs of algorithms that lack them.
+fn d_clip_param() -> f64 {
+    0.3
+}
+fn d_kl_coeff() -> f64 {
+    0.2
+}
+fn d_kl_target() -> f64 {
+    0.01
+}
+fn d_vf_clip_param() -> f64 {
+    10.0
+}
+fn d_num_sgd_iter() -> usize {
+    30
+}
+fn d_sgd_minibatch_size() -> usize {
+    128
+}
+fn d_true() -> bool {
+    true
+}
+fn d_grads_per_step() -> usize {
+    100
 }
 
 /// Config keys that take the same meaning under an old name.
@@ -184,7 +222,8 @@ const EXPERIMENT_KEYS: &[&str] = &[
     "restore",
 ];
 
-/// RLlib's defaults for an algorithm, as a JSON object of canonical keys.
+/// RLlib's defaults for an algorithm, as a JSON object of canonical keys. The keys of this
+/// object are exactly the keys the algorithm accepts.
 pub fn defaults(algorithm: &str) -> Value {
     let mut d = json!({
         "env": "",
@@ -192,22 +231,16 @@ pub fn defaults(algorithm: &str) -> Value {
         "num_envs_per_worker": 1,
         "rollout_fragment_length": 200,
         "batch_mode": "truncate_episodes",
-        "train_batch_size": 4000,
+        "train_batch_size": 200,
         "gamma": 0.99,
         "lambda": 1.0,
-        "lr": 5e-5,
+        "lr": 1e-4,
         "lr_schedule": null,
-        "clip_param": 0.3,
-        "kl_coeff": 0.2,
-        "kl_target": 0.01,
-        "vf_clip_param": 10.0,
         "vf_loss_coeff": 1.0,
         "entropy_coeff": 0.0,
-        "num_sgd_iter": 30,
-        "sgd_minibatch_size": 128,
         "grad_clip": null,
         "use_gae": true,
-        "standardize_advantages": true,
+        "min_iter_time_s": 0.0,
         "model": {
             "fcnet_hiddens": [256, 256],
             "fcnet_activation": "tanh",
@@ -223,9 +256,40 @@ pub fn defaults(algorithm: &str) -> Value {
         "num_threads_per_worker": 1,
         "explore": true
     });
-    // PPO's defaults are the common ones; other algorithms override theirs here.
-    let _ = &mut d;
-    let _ = algorithm;
+    let specific = match algorithm {
+        "PPO" => json!({
+            "train_batch_size": 4000,
+            "lr": 5e-5,
+            "clip_param": 0.3,
+            "kl_coeff": 0.2,
+            "kl_target": 0.01,
+            "vf_clip_param": 10.0,
+            "num_sgd_iter": 30,
+            "sgd_minibatch_size": 128,
+            "standardize_advantages": true
+        }),
+        "A3C" => json!({
+            "rollout_fragment_length": 10,
+            "lr": 1e-4,
+            "grad_clip": 40.0,
+            "vf_loss_coeff": 0.5,
+            "entropy_coeff": 0.01,
+            "min_iter_time_s": 5.0,
+            "grads_per_step": 100
+        }),
+        "A2C" => json!({
+            "rollout_fragment_length": 20,
+            "lr": 1e-4,
+            "grad_clip": 40.0,
+            "vf_loss_coeff": 0.5,
+            "entropy_coeff": 0.01,
+            "min_iter_time_s": 10.0
+        }),
+        _ => json!({}),
+    };
+    if let (Some(d), Value::Object(s)) = (d.as_object_mut(), specific) {
+        d.extend(s);
+    }
     d
 }
 
@@ -491,7 +555,7 @@ pub fn resolve_config(
     // `num_gpus` is resolved against the machine when the policy is built.
     let config: TrainerConfig = serde_path_to_error::deserialize(merged)
         .map_err(|e| config_err(format!("{at}.{}: {}", e.path(), e.inner())))?;
-    validate(&config, at)?;
+    validate(&config, algorithm, at)?;
     Ok(config)
 }
 
@@ -521,7 +585,7 @@ fn merge_model(slot: &mut Value, value: Value, at: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate(c: &TrainerConfig, at: &str) -> Result<()> {
+fn validate(c: &TrainerConfig, algorithm: &str, at: &str) -> Result<()> {
     let bad = |key: &str, why: &str| Err(config_err(format!("{at}.{key}: {why}")));
     if c.env.is_empty() {
         return bad("env", "missing: name an env id such as CartPole-v1");
@@ -572,7 +636,13 @@ fn validate(c: &TrainerConfig, at: &str) -> Result<()> {
             return bad(key, "must be at least 1");
         }
     }
-    if c.sgd_minibatch_size > c.train_batch_size {
+    if !(c.min_iter_time_s >= 0.0 && c.min_iter_time_s.is_finite()) {
+        return bad("min_iter_time_s", "must be zero or positive");
+    }
+    if c.grads_per_step == 0 {
+        return bad("grads_per_step", "must be at least 1");
+    }
+    if algorithm == "PPO" && c.sgd_minibatch_size > c.train_batch_size {
         return bad(
             "sgd_minibatch_size",
             &format!(

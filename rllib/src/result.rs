@@ -2,7 +2,6 @@
 
 use serde_json::{json, Value};
 
-use crate::algorithms::ppo::LearnerStats;
 use crate::evaluation::MetricsWindow;
 
 /// What one iteration measured, before it becomes RLlib's nested result.
@@ -28,8 +27,10 @@ pub struct IterationInfo {
     pub learn_time_ms: f64,
     /// Time spent broadcasting weights, ms.
     pub update_time_ms: f64,
-    /// The learner's statistics.
-    pub learner: LearnerStats,
+    /// The learner's statistics (algorithm-specific keys).
+    pub learner: Value,
+    /// The optimizer's own statistics, merged into `info`.
+    pub optimizer: serde_json::Map<String, Value>,
 }
 
 /// Builds the nested result RLlib users know, with old (`episode_reward_mean`) and new
@@ -41,8 +42,7 @@ pub fn build_result(it: &IterationInfo, metrics: &MetricsWindow, done: bool) -> 
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let learner = serde_json::to_value(&it.learner).unwrap_or(Value::Null);
-    json!({
+    let mut result = json!({
         "episode_reward_mean": mean,
         "episode_reward_min": min,
         "episode_reward_max": max,
@@ -71,9 +71,13 @@ pub fn build_result(it: &IterationInfo, metrics: &MetricsWindow, done: bool) -> 
             "sample_time_ms": it.sample_time_ms,
             "learn_time_ms": it.learn_time_ms,
             "update_time_ms": it.update_time_ms,
-            "learner": { "default_policy": learner },
+            "learner": { "default_policy": it.learner },
         },
-    })
+    });
+    if let Some(info) = result.get_mut("info").and_then(Value::as_object_mut) {
+        info.extend(it.optimizer.clone());
+    }
+    result
 }
 
 /// Keys whose values are wall-clock measurements (differ between identical runs).
@@ -123,7 +127,30 @@ pub fn lookup(v: &Value, path: &str) -> Option<f64> {
 
 /// Every path a result contains (what stop conditions may name).
 pub fn known_result_paths() -> Vec<String> {
-    let sample = build_result(&IterationInfo::default(), &MetricsWindow::new(1), false);
+    // Every algorithm's learner keys and the async optimizer's keys count as known.
+    let mut learner = serde_json::to_value(crate::algorithms::ppo::LearnerStats::default())
+        .unwrap_or(Value::Null);
+    if let (Some(l), Ok(Value::Object(a))) = (
+        learner.as_object_mut(),
+        serde_json::to_value(crate::algorithms::a3c::A3cStats::default()),
+    ) {
+        l.extend(a);
+    }
+    let optimizer = [
+        "num_grads_applied",
+        "mean_grad_staleness",
+        "weights_version",
+        "grads_per_s",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), json!(0)))
+    .collect();
+    let it = IterationInfo {
+        learner,
+        optimizer,
+        ..Default::default()
+    };
+    let sample = build_result(&it, &MetricsWindow::new(1), false);
     flatten_numbers(&sample)
         .into_iter()
         .map(|(k, _)| k)

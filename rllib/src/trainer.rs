@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::algorithms::ppo::PpoLearner;
+use crate::algorithms::Learner;
 use crate::config::{FilterKind, TrainerConfig};
 use crate::error::{Result, RllibError};
 use crate::evaluation::{MeanStdFilter, MetricsWindow, RunningStat, SampleBatch};
 use crate::logging::checkpoint::{self, CheckpointState};
-use crate::optimizers::sync_samples::SyncSamplesOptimizer;
+use crate::optimizers::{AsyncGradientsOptimizer, SyncSamplesOptimizer};
 use crate::policy::TorchPolicy;
 use crate::result::{build_result, IterationInfo};
 
@@ -26,13 +26,33 @@ pub struct EvaluationResult {
     pub mean_length: f64,
 }
 
+/// How samples reach the learner: RLlib's policy optimizers.
+enum Optimizer {
+    /// PPO and A2C: gather a batch from every worker, learn on the learner.
+    Sync(SyncSamplesOptimizer),
+    /// A3C: workers send gradients, applied as they arrive.
+    Async(AsyncGradientsOptimizer),
+}
+
+/// What one inner step of an iteration produced.
+#[derive(Default)]
+struct StepOutcome {
+    steps: usize,
+    episodes: Vec<crate::evaluation::EpisodeStats>,
+    learner: Value,
+    optimizer: serde_json::Map<String, Value>,
+    sample_time: f64,
+    learn_time: f64,
+    update_time: f64,
+}
+
 /// A trainer for one algorithm on one env: the learner, its rollout workers and counters.
 pub struct Trainer {
     config: TrainerConfig,
     algorithm: String,
     seed: u64,
-    learner: PpoLearner,
-    optimizer: SyncSamplesOptimizer,
+    learner: Learner,
+    optimizer: Optimizer,
     filter: Option<RunningStat>,
     metrics: MetricsWindow,
     iteration: u64,
@@ -44,7 +64,7 @@ pub struct Trainer {
 impl Trainer {
     /// Builds the learner and the rollout workers for `config` running `algorithm`.
     pub fn new(algorithm: &str, config: TrainerConfig) -> Result<Trainer> {
-        if algorithm != "PPO" {
+        if !crate::config::KNOWN_ALGORITHMS.contains(&algorithm) {
             return Err(RllibError::Config(format!(
                 "unknown algorithm '{algorithm}'; known algorithms: {}",
                 crate::config::KNOWN_ALGORITHMS.join(", ")
@@ -64,8 +84,11 @@ impl Trainer {
         let device =
             crate::policy::torch_policy::resolve_device(config.device.as_deref(), config.num_gpus)?;
         let policy = TorchPolicy::new(&obs_space, &action_space, &config.model, seed, device)?;
-        let learner = PpoLearner::new(policy, &config, seed);
-        let optimizer = SyncSamplesOptimizer::new(&config, seed)?;
+        let learner = Learner::new(policy, &config, seed);
+        let optimizer = match algorithm {
+            "A3C" => Optimizer::Async(AsyncGradientsOptimizer::new(&config, seed)?),
+            _ => Optimizer::Sync(SyncSamplesOptimizer::new(&config, seed)?),
+        };
         let filter = match config.observation_filter {
             FilterKind::MeanStdFilter => Some(RunningStat::new(obs_space.flat_dim())),
             FilterKind::NoFilter => None,
@@ -111,46 +134,134 @@ impl Trainer {
         &self.learner.policy
     }
 
-    /// One training iteration: broadcast weights, gather `train_batch_size` steps, learn.
+    /// One training iteration: optimizer steps until `min_iter_time_s` has passed (at least
+    /// one). PPO and A2C: broadcast weights, gather `train_batch_size` steps, learn. A3C:
+    /// apply `grads_per_step` gradients from whichever workers finish first.
     /// Returns RLlib's nested result.
     pub fn train(&mut self) -> Result<Value> {
         let start = Instant::now();
-        let weights = self.learner.policy.get_weights()?;
-        let t_update = Instant::now();
-        self.optimizer.broadcast(weights, self.filter.clone())?;
-        let update_time = t_update.elapsed();
-        let t_sample = Instant::now();
-        let batch: SampleBatch = self.optimizer.gather(self.config.train_batch_size)?;
-        let sample_time = t_sample.elapsed();
-        if let (Some(central), Some(delta)) = (&mut self.filter, &batch.filter_delta) {
-            central.merge(delta);
+        let mut total = StepOutcome::default();
+        loop {
+            if let Some(points) = &self.config.lr_schedule {
+                self.learner.adam.lr =
+                    crate::config::piecewise(points, self.timesteps_total as f64);
+            }
+            let out = self.step()?;
+            self.timesteps_total += out.steps as u64;
+            self.steps_trained += out.steps as u64;
+            total.steps += out.steps;
+            total.episodes.extend(out.episodes);
+            total.learner = out.learner;
+            total.optimizer = out.optimizer;
+            total.sample_time += out.sample_time;
+            total.learn_time += out.learn_time;
+            total.update_time += out.update_time;
+            if start.elapsed().as_secs_f64() >= self.config.min_iter_time_s {
+                break;
+            }
         }
-        if let Some(points) = &self.config.lr_schedule {
-            self.learner.adam.lr = crate::config::piecewise(points, self.timesteps_total as f64);
-        }
-        let t_learn = Instant::now();
-        let stats = self.learner.learn_on_batch(&batch)?;
-        let learn_time = t_learn.elapsed();
-        self.metrics.extend(&batch.episodes);
+        self.metrics.extend(&total.episodes);
         self.iteration += 1;
-        self.timesteps_total += batch.count as u64;
-        self.steps_trained += batch.count as u64;
         let dt = start.elapsed().as_secs_f64();
         self.time_total_s += dt;
         let info = IterationInfo {
             training_iteration: self.iteration,
             timesteps_total: self.timesteps_total,
-            timesteps_this_iter: batch.count as u64,
-            episodes_this_iter: batch.episodes.len() as u64,
+            timesteps_this_iter: total.steps as u64,
+            episodes_this_iter: total.episodes.len() as u64,
             num_steps_trained: self.steps_trained,
             time_this_iter_s: dt,
             time_total_s: self.time_total_s,
-            sample_time_ms: sample_time.as_secs_f64() * 1e3,
-            learn_time_ms: learn_time.as_secs_f64() * 1e3,
-            update_time_ms: update_time.as_secs_f64() * 1e3,
-            learner: stats,
+            sample_time_ms: total.sample_time * 1e3,
+            learn_time_ms: total.learn_time * 1e3,
+            update_time_ms: total.update_time * 1e3,
+            learner: total.learner,
+            optimizer: total.optimizer,
         };
         Ok(build_result(&info, &self.metrics, false))
+    }
+
+    fn step(&mut self) -> Result<StepOutcome> {
+        match &mut self.optimizer {
+            Optimizer::Sync(opt) => {
+                let t_update = Instant::now();
+                opt.broadcast(self.learner.policy.get_weights()?, self.filter.clone())?;
+                let update_time = t_update.elapsed().as_secs_f64();
+                let t_sample = Instant::now();
+                let batch: SampleBatch = opt.gather(self.config.train_batch_size)?;
+                let sample_time = t_sample.elapsed().as_secs_f64();
+                if let (Some(central), Some(delta)) = (&mut self.filter, &batch.filter_delta) {
+                    central.merge(delta);
+                }
+                let t_learn = Instant::now();
+                let learner = if self.algorithm == "A2C" {
+                    let loss = crate::algorithms::a3c::A3cLossConfig::from_config(&self.config);
+                    let g = crate::algorithms::a3c::compute_gradients(
+                        &self.learner.policy,
+                        &batch,
+                        &loss,
+                    )?;
+                    self.learner.apply_gradients(&g.flat)?;
+                    let mut v = serde_json::to_value(&g.stats).unwrap_or(Value::Null);
+                    if let Some(m) = v.as_object_mut() {
+                        m.insert("cur_lr".into(), self.learner.adam.lr.into());
+                    }
+                    v
+                } else {
+                    serde_json::to_value(self.learner.learn_on_batch(&batch)?)
+                        .unwrap_or(Value::Null)
+                };
+                Ok(StepOutcome {
+                    steps: batch.count,
+                    episodes: batch.episodes,
+                    learner,
+                    optimizer: serde_json::Map::new(),
+                    sample_time,
+                    learn_time: t_learn.elapsed().as_secs_f64(),
+                    update_time,
+                })
+            }
+            Optimizer::Async(opt) => {
+                let t0 = Instant::now();
+                let s = opt.step(&mut self.learner, &mut self.filter)?;
+                let mut learner = serde_json::to_value(&s.last).unwrap_or(Value::Null);
+                if let Some(m) = learner.as_object_mut() {
+                    m.insert("cur_lr".into(), self.learner.adam.lr.into());
+                }
+                let mut o = serde_json::Map::new();
+                o.insert("num_grads_applied".into(), s.applied.into());
+                o.insert(
+                    "mean_grad_staleness".into(),
+                    (s.staleness_sum as f64 / s.applied.max(1) as f64).into(),
+                );
+                o.insert("weights_version".into(), opt.version.into());
+                o.insert(
+                    "worker_sample_and_grad_time_ms".into(),
+                    (s.worker_time_s * 1e3).into(),
+                );
+                o.insert(
+                    "grads_per_s".into(),
+                    (s.applied as f64 / t0.elapsed().as_secs_f64().max(1e-9)).into(),
+                );
+                let mut per_worker = std::collections::BTreeMap::new();
+                for w in &s.apply_order {
+                    *per_worker.entry(w.to_string()).or_insert(0u64) += 1;
+                }
+                o.insert(
+                    "grads_per_worker".into(),
+                    serde_json::to_value(per_worker).unwrap_or(Value::Null),
+                );
+                Ok(StepOutcome {
+                    steps: s.steps,
+                    episodes: s.episodes,
+                    learner,
+                    optimizer: o,
+                    sample_time: 0.0,
+                    learn_time: s.apply_time_s,
+                    update_time: 0.0,
+                })
+            }
+        }
     }
 
     /// Writes a checkpoint `checkpoint_<iteration>` under `dir` and returns its path.
@@ -172,7 +283,7 @@ impl Trainer {
             filter: self.filter.clone(),
             metrics: self.metrics.clone(),
             learner_rng: self.learner.rng.clone(),
-            workers: self.optimizer.worker_states()?,
+            workers: self.worker_states()?,
         };
         checkpoint::write(dir, self.iteration, &state, &self.learner)
     }
@@ -198,8 +309,25 @@ impl Trainer {
         self.learner.rng = state.learner_rng;
         self.filter = state.filter;
         self.metrics = state.metrics;
-        self.optimizer.restore_worker_states(&state.workers)?;
+        self.restore_worker_states(&state.workers)?;
         Ok(())
+    }
+
+    fn worker_states(&self) -> Result<Vec<crate::evaluation::rollout_worker::WorkerState>> {
+        match &self.optimizer {
+            Optimizer::Sync(o) => o.worker_states(),
+            Optimizer::Async(o) => o.worker_states(),
+        }
+    }
+
+    fn restore_worker_states(
+        &mut self,
+        st: &[crate::evaluation::rollout_worker::WorkerState],
+    ) -> Result<()> {
+        match &mut self.optimizer {
+            Optimizer::Sync(o) => o.restore_worker_states(st),
+            Optimizer::Async(o) => o.workers().restore_states(st),
+        }
     }
 
     /// Loads only the policy (weights, filter) of a checkpoint, for evaluation.

@@ -3,15 +3,13 @@
 //! the sync samples optimizer.
 
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use crate::algorithms::learner::Learner;
 use crate::config::TrainerConfig;
 use crate::error::Result;
 use crate::evaluation::SampleBatch;
-use crate::policy::adam::Adam;
 use crate::policy::{ActionDistKind, TorchPolicy};
 
 /// Statistics of one learning step, reported under `info/learner/default_policy/`.
@@ -87,32 +85,8 @@ pub fn ppo_loss(
     (total, stats)
 }
 
-/// The learner's side of PPO: the policy being trained, Adam and the KL coefficient.
-pub struct PpoLearner {
-    /// The policy being trained.
-    pub policy: TorchPolicy,
-    /// The optimizer.
-    pub adam: Adam,
-    /// The adaptive KL coefficient.
-    pub kl_coeff: f64,
-    /// Shuffles minibatches.
-    pub rng: ChaCha8Rng,
-    cfg: TrainerConfig,
-}
-
-impl PpoLearner {
-    /// A learner for `policy` with the config's optimizer settings.
-    pub fn new(policy: TorchPolicy, cfg: &TrainerConfig, seed: u64) -> Self {
-        let adam = policy.adam(cfg.lr);
-        PpoLearner {
-            policy,
-            adam,
-            kl_coeff: cfg.kl_coeff,
-            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x00ff_1ea7),
-            cfg: cfg.clone(),
-        }
-    }
-
+/// PPO's learning step.
+impl Learner {
     /// A per-row column: `[n]` for width 0 (scalars), `[n, width]` otherwise, so a
     /// one-dimensional observation still forms a matrix.
     fn column(&self, data: &[f32], width: usize) -> Tensor {
@@ -129,7 +103,7 @@ impl PpoLearner {
     pub fn learn_on_batch(&mut self, batch: &SampleBatch) -> Result<LearnerStats> {
         let n = batch.count;
         let mut adv = batch.advantages.clone();
-        if self.cfg.standardize_advantages && n > 1 {
+        if self.config.standardize_advantages && n > 1 {
             let mean = adv.iter().map(|a| *a as f64).sum::<f64>() / n as f64;
             let var = adv.iter().map(|a| (*a as f64 - mean).powi(2)).sum::<f64>() / n as f64;
             let std = var.sqrt().max(1e-4);
@@ -145,12 +119,12 @@ impl PpoLearner {
         let targets = self.column(&batch.value_targets, 0);
         let old_vf = self.column(&batch.vf_preds, 0);
         let params = self.policy.parameters();
-        let mb = self.cfg.sgd_minibatch_size.min(n).max(1);
+        let mb = self.config.sgd_minibatch_size.min(n).max(1);
         let mut indices: Vec<i64> = (0..n as i64).collect();
         let mut stat_rows = Vec::new();
         let mut gnorm_sum = 0.0;
         let kl_coeff = self.kl_coeff;
-        for _ in 0..self.cfg.num_sgd_iter {
+        for _ in 0..self.config.num_sgd_iter {
             indices.shuffle(&mut self.rng);
             for chunk in indices.chunks(mb) {
                 // A short tail minibatch would weigh its few rows like a full one.
@@ -160,7 +134,7 @@ impl PpoLearner {
                 let idx = Tensor::from_slice(chunk).to_device(self.policy.device);
                 let (loss, stats) = ppo_loss(
                     &self.policy,
-                    &self.cfg,
+                    &self.config,
                     kl_coeff,
                     &obs.index_select(0, &idx),
                     &actions.index_select(0, &idx),
@@ -177,7 +151,7 @@ impl PpoLearner {
                     }
                 }
                 loss.f_backward()?;
-                gnorm_sum += self.adam.step(&params, self.cfg.grad_clip);
+                gnorm_sum += self.adam.step(&params, self.config.grad_clip);
                 stat_rows.push(stats);
             }
         }
@@ -204,15 +178,6 @@ impl PpoLearner {
         };
         self.update_kl(stats.kl);
         Ok(stats)
-    }
-
-    /// RLlib's adaptive KL coefficient.
-    pub fn update_kl(&mut self, kl: f64) {
-        if kl > 2.0 * self.cfg.kl_target {
-            self.kl_coeff *= 1.5;
-        } else if kl < 0.5 * self.cfg.kl_target {
-            self.kl_coeff *= 0.5;
-        }
     }
 }
 
@@ -296,7 +261,7 @@ mod tests {
             Device::Cpu,
         )
         .unwrap();
-        let mut l = PpoLearner::new(policy, &c, 0);
+        let mut l = Learner::new(policy, &c, 0);
         l.update_kl(0.05);
         assert!((l.kl_coeff - 0.3).abs() < 1e-12);
         l.update_kl(0.001);

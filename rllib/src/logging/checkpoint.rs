@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use crate::algorithms::ppo::PpoLearner;
+use crate::algorithms::Learner;
 use crate::config::{ModelConfig, TrainerConfig};
 use crate::error::{Result, RllibError};
 use crate::evaluation::rollout_worker::WorkerState;
@@ -83,7 +83,7 @@ pub fn write(
     dir: &Path,
     iteration: u64,
     state: &CheckpointState,
-    learner: &PpoLearner,
+    learner: &Learner,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| RllibError::io(dir, e))?;
     let final_path = dir.join(format!("checkpoint_{iteration:06}"));
@@ -122,7 +122,7 @@ pub fn write(
 
 /// Reads a checkpoint into `learner` (weights and Adam moments) and returns its state.
 /// `path` may be the checkpoint directory or a file inside it.
-pub fn read(path: &Path, algorithm: &str, learner: &mut PpoLearner) -> Result<CheckpointState> {
+pub fn read(path: &Path, algorithm: &str, learner: &mut Learner) -> Result<CheckpointState> {
     let dir = if path.is_file() {
         path.parent().unwrap_or(path)
     } else {

@@ -9,15 +9,18 @@ use crate::evaluation::{RolloutWorker, RunningStat, SampleBatch, WorkerConfig};
 use crate::policy::Weights;
 
 /// A remote worker's actor state: the worker, or why it could not be built.
-type WorkerSlot = std::result::Result<RolloutWorker, String>;
+pub type WorkerSlot = std::result::Result<RolloutWorker, String>;
 
-/// Weights and filter statistics sent to every worker at once through the object store.
-struct Broadcast {
-    weights: Weights,
-    filter: Option<RunningStat>,
+/// Weights and filter statistics sent to workers through the object store.
+pub struct Broadcast {
+    /// The learner's weights.
+    pub weights: Weights,
+    /// The learner's merged filter statistics.
+    pub filter: Option<RunningStat>,
 }
 
-fn with_worker<R>(
+/// Runs `f` on a worker slot, turning a failed start or an error into a message.
+pub fn with_worker<R>(
     slot: &mut WorkerSlot,
     f: impl FnOnce(&mut RolloutWorker) -> Result<R>,
 ) -> std::result::Result<R, String> {
@@ -66,6 +69,19 @@ impl WorkerSet {
             workers.push(h);
         }
         Ok(WorkerSet::Remote { runtime, workers })
+    }
+
+    /// Number of workers that sample (1 for the local worker).
+    pub fn len(&self) -> usize {
+        match self {
+            WorkerSet::Local(_) => 1,
+            WorkerSet::Remote { workers, .. } => workers.len(),
+        }
+    }
+
+    /// Whether there is no worker (never: a set has the local worker or remote ones).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Sends weights and filter statistics to every worker.

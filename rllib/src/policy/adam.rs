@@ -35,9 +35,20 @@ impl Adam {
     /// Applies one update from the parameters' `.grad()`, after optional global-norm clipping.
     /// Returns the gradients' global norm before clipping.
     pub fn step(&mut self, params: &[&Tensor], grad_clip: Option<f64>) -> f64 {
+        let grads: Vec<Tensor> = params.iter().map(|p| p.grad()).collect();
+        self.step_with(params, &grads, grad_clip)
+    }
+
+    /// Like `step`, with gradients given rather than read from `.grad()` (gradients that
+    /// arrived from a worker).
+    pub fn step_with(
+        &mut self,
+        params: &[&Tensor],
+        grads: &[Tensor],
+        grad_clip: Option<f64>,
+    ) -> f64 {
         tch::no_grad(|| {
-            let grads: Vec<Tensor> = params.iter().map(|p| p.grad()).collect();
-            let norm = global_norm(&grads);
+            let norm = global_norm(grads);
             let scale = match grad_clip {
                 Some(c) if norm > c => c / (norm + 1e-6),
                 _ => 1.0,
@@ -45,7 +56,7 @@ impl Adam {
             self.step += 1;
             let bc1 = 1.0 - self.beta1.powi(self.step as i32);
             let bc2 = 1.0 - self.beta2.powi(self.step as i32);
-            for (i, (p, g)) in params.iter().zip(&grads).enumerate() {
+            for (i, (p, g)) in params.iter().zip(grads).enumerate() {
                 if !g.defined() {
                     continue;
                 }

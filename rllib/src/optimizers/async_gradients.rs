@@ -1,0 +1,206 @@
+//! `AsyncGradientsOptimizer`: RLlib's A3C loop. Each worker samples and computes a gradient
+//! on its own samples (the sample's ref goes straight into `compute_gradients`, no `get` in
+//! between); the learner applies whichever gradient arrives first and sends fresh weights
+//! to that worker only, so it never waits for the slowest worker.
+
+use std::time::Instant;
+
+use runtime::ObjectRef;
+
+use crate::algorithms::a3c::{compute_gradients, A3cLossConfig, A3cStats, Gradients};
+use crate::algorithms::Learner;
+use crate::config::TrainerConfig;
+use crate::error::{Result, RllibError};
+use crate::evaluation::{EpisodeStats, RunningStat, SampleBatch};
+
+use super::worker_set::{with_worker, Broadcast, WorkerSet, WorkerSlot};
+
+/// A gradient request in flight on one worker.
+struct Pending {
+    grads: ObjectRef<std::result::Result<Gradients, String>>,
+    /// The learner's weight version the worker computes against.
+    sent_version: u64,
+}
+
+/// What one optimizer step did.
+#[derive(Debug, Clone, Default)]
+pub struct AsyncStepStats {
+    /// Gradients applied.
+    pub applied: usize,
+    /// Sum over applied gradients of (learner version at apply - version they were computed on).
+    pub staleness_sum: u64,
+    /// Env steps the applied gradients were computed on.
+    pub steps: usize,
+    /// Episodes finished in those samples.
+    pub episodes: Vec<EpisodeStats>,
+    /// The last gradient's loss statistics.
+    pub last: A3cStats,
+    /// Worker time sampling plus computing gradients, summed, seconds.
+    pub worker_time_s: f64,
+    /// Learner time applying gradients, seconds.
+    pub apply_time_s: f64,
+    /// The order in which workers' gradients were applied (worker indices, 1-based).
+    pub apply_order: Vec<usize>,
+}
+
+/// RLlib's asynchronous gradients optimizer.
+pub struct AsyncGradientsOptimizer {
+    workers: WorkerSet,
+    loss: A3cLossConfig,
+    grads_per_step: usize,
+    pending: Vec<Option<Pending>>,
+    /// Gradients applied so far: the learner's weight version.
+    pub version: u64,
+}
+
+impl AsyncGradientsOptimizer {
+    /// Starts the workers the config asks for.
+    pub fn new(config: &TrainerConfig, seed: u64) -> Result<Self> {
+        let workers = WorkerSet::new(config, seed)?;
+        let n = workers.len();
+        Ok(AsyncGradientsOptimizer {
+            workers,
+            loss: A3cLossConfig::from_config(config),
+            grads_per_step: config.grads_per_step,
+            pending: (0..n).map(|_| None).collect(),
+            version: 0,
+        })
+    }
+
+    /// The workers' states, for checkpoints (queued behind gradients in flight).
+    pub fn worker_states(&self) -> Result<Vec<crate::evaluation::rollout_worker::WorkerState>> {
+        self.workers.states()
+    }
+
+    /// The workers (for checkpoints).
+    pub fn workers(&mut self) -> &mut WorkerSet {
+        &mut self.workers
+    }
+
+    /// Applies `grads_per_step` gradients, whichever workers they come from.
+    pub fn step(
+        &mut self,
+        learner: &mut Learner,
+        filter: &mut Option<RunningStat>,
+    ) -> Result<AsyncStepStats> {
+        let mut out = AsyncStepStats::default();
+        match &mut self.workers {
+            WorkerSet::Local(w) => {
+                for _ in 0..self.grads_per_step {
+                    let t0 = Instant::now();
+                    w.set_weights(&learner.policy.get_weights()?)?;
+                    if let Some(f) = filter.as_ref() {
+                        w.sync_filter(f);
+                    }
+                    let batch: SampleBatch = w.sample()?;
+                    let mut g = compute_gradients(w.policy(), &batch, &self.loss)?;
+                    g.sample_time_s = t0.elapsed().as_secs_f64();
+                    apply(learner, filter, g, 1, self.version, &mut out)?;
+                    self.version += 1;
+                }
+            }
+            WorkerSet::Remote { runtime, workers } => {
+                let loss = self.loss;
+                let submit = |i: usize,
+                              learner: &Learner,
+                              filter: &Option<RunningStat>,
+                              version: u64|
+                 -> Result<Pending> {
+                    let b = runtime.put(Broadcast {
+                        weights: learner.policy.get_weights()?,
+                        filter: filter.clone(),
+                    });
+                    let h = &workers[i];
+                    // Weights first, then sample, then the gradient of that sample: calls to
+                    // one actor run in order, and the sample's ref is the gradient's argument.
+                    let _ = h.call_with(&b, |s: &mut WorkerSlot, b| {
+                        with_worker(s, |w| {
+                            w.set_weights(&b.weights)?;
+                            if let Some(f) = &b.filter {
+                                w.sync_filter(f);
+                            }
+                            Ok(())
+                        })
+                    });
+                    let sample = h.call(|s: &mut WorkerSlot| {
+                        let t0 = Instant::now();
+                        with_worker(s, |w| w.sample()).map(|b| (b, t0.elapsed().as_secs_f64()))
+                    });
+                    let grads = h.call_with(&sample, move |s: &mut WorkerSlot, sample| {
+                        let (batch, t_sample) = sample.as_ref().clone()?;
+                        with_worker(s, |w| {
+                            let mut g = compute_gradients(w.policy(), &batch, &loss)?;
+                            g.sample_time_s = t_sample + g.grad_time_s;
+                            Ok(g)
+                        })
+                    });
+                    Ok(Pending {
+                        grads,
+                        sent_version: version,
+                    })
+                };
+                for i in 0..workers.len() {
+                    if self.pending[i].is_none() {
+                        self.pending[i] = Some(submit(i, learner, filter, self.version)?);
+                    }
+                }
+                while out.applied < self.grads_per_step {
+                    let refs: Vec<_> = self
+                        .pending
+                        .iter()
+                        .flatten()
+                        .map(|p| p.grads.clone())
+                        .collect();
+                    let (ready, _) = runtime.wait(&refs, 1, None);
+                    let Some(first) = ready.first() else { continue };
+                    let i = self
+                        .pending
+                        .iter()
+                        .position(|p| p.as_ref().is_some_and(|p| p.grads.id() == first.id()))
+                        .ok_or_else(|| {
+                            RllibError::Worker("a gradient arrived from no known worker".into())
+                        })?;
+                    let p = self.pending[i]
+                        .take()
+                        .ok_or_else(|| RllibError::Worker("lost a pending gradient".into()))?;
+                    let g = runtime.get(&p.grads)?.map_err(RllibError::Worker)?;
+                    apply(
+                        learner,
+                        filter,
+                        g,
+                        i + 1,
+                        self.version - p.sent_version,
+                        &mut out,
+                    )?;
+                    self.version += 1;
+                    self.pending[i] = Some(submit(i, learner, filter, self.version)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn apply(
+    learner: &mut Learner,
+    filter: &mut Option<RunningStat>,
+    g: Gradients,
+    worker: usize,
+    staleness: u64,
+    out: &mut AsyncStepStats,
+) -> Result<()> {
+    let t0 = Instant::now();
+    learner.apply_gradients(&g.flat)?;
+    out.apply_time_s += t0.elapsed().as_secs_f64();
+    if let (Some(central), Some(delta)) = (filter.as_mut(), g.filter_delta.as_ref()) {
+        central.merge(delta);
+    }
+    out.applied += 1;
+    out.staleness_sum += staleness;
+    out.steps += g.count;
+    out.episodes.extend(g.episodes);
+    out.last = g.stats;
+    out.worker_time_s += g.sample_time_s;
+    out.apply_order.push(worker);
+    Ok(())
+}
