@@ -135,6 +135,9 @@ pub struct TrainerConfig {
     pub num_threads_per_worker: usize,
     /// Whether `compute_action`/`evaluate` sample (true) or take the mode (false).
     pub explore: bool,
+    /// For experiments, not in RLlib: `[[worker_index, factor], ...]` makes those workers'
+    /// sampling `factor` times slower (they sleep `factor - 1` times each sample's duration).
+    pub worker_slowdown: Option<Vec<[f64; 2]>>,
     /// An iteration lasts at least this long (RLlib's `min_iter_time_s`).
     pub min_iter_time_s: f64,
     /// A3C: gradients applied per optimizer step.
@@ -254,7 +257,8 @@ pub fn defaults(algorithm: &str) -> Value {
         "metrics_smoothing_episodes": 100,
         "clip_actions": true,
         "num_threads_per_worker": 1,
-        "explore": true
+        "explore": true,
+        "worker_slowdown": null
     });
     let specific = match algorithm {
         "PPO" => json!({
@@ -314,6 +318,8 @@ pub struct Experiment {
     pub restore: Option<PathBuf>,
     /// Warnings produced while reading the file, to be logged once.
     pub warnings: Vec<String>,
+    /// For a trial of a grid search: the path and value of each grid-searched setting.
+    pub grid: Vec<(String, Value)>,
 }
 
 fn config_err(msg: impl Into<String>) -> RllibError {
@@ -372,9 +378,85 @@ pub fn load_experiment_file(path: &Path) -> Result<Vec<Experiment>> {
     if top.is_empty() {
         return Err(config_err(format!("{origin}: no experiment in the file")));
     }
-    top.into_iter()
-        .map(|(name, spec)| experiment_from_spec(&name, spec, &origin))
+    let mut out = Vec::new();
+    for (name, spec) in top {
+        out.extend(experiments_from_spec(&name, spec, &origin)?);
+    }
+    Ok(out)
+}
+
+/// Expands `{grid_search: [...]}` anywhere in a spec (even `env`) into one experiment per
+/// combination, in the order the grids appear, later grids varying fastest.
+pub fn experiments_from_spec(name: &str, spec: Value, origin: &str) -> Result<Vec<Experiment>> {
+    expand_grid(&spec)
+        .map_err(|e| config_err(format!("{origin}: experiment '{name}': {e}")))?
+        .into_iter()
+        .map(|(spec, grid)| {
+            let mut e = experiment_from_spec(name, spec, origin)?;
+            e.grid = grid;
+            Ok(e)
+        })
         .collect()
+}
+
+/// Every combination of the grid searches in `v`, with the chosen (path, value) pairs.
+pub fn expand_grid(v: &Value) -> std::result::Result<Vec<(Value, Vec<(String, Value)>)>, String> {
+    let mut grids: Vec<(Vec<String>, Vec<Value>)> = Vec::new();
+    find_grids(v, &mut Vec::new(), &mut grids)?;
+    let mut out = vec![(v.clone(), Vec::new())];
+    for (path, values) in &grids {
+        let mut next = Vec::new();
+        for (spec, chosen) in &out {
+            for value in values {
+                let mut spec = spec.clone();
+                let pointer = format!("/{}", path.join("/"));
+                if let Some(slot) = spec.pointer_mut(&pointer) {
+                    *slot = value.clone();
+                }
+                let mut chosen = chosen.clone();
+                chosen.push((path.join("/"), value.clone()));
+                next.push((spec, chosen));
+            }
+        }
+        out = next;
+    }
+    Ok(out)
+}
+
+fn find_grids(
+    v: &Value,
+    path: &mut Vec<String>,
+    out: &mut Vec<(Vec<String>, Vec<Value>)>,
+) -> std::result::Result<(), String> {
+    if let Value::Object(m) = v {
+        if let Some(g) = m.get("grid_search") {
+            let at = if path.is_empty() {
+                "the top level".to_string()
+            } else {
+                path.join(".")
+            };
+            if m.len() != 1 {
+                return Err(format!(
+                    "{at}: grid_search must be the only key of its mapping"
+                ));
+            }
+            return match g {
+                Value::Array(values) if !values.is_empty() => {
+                    out.push((path.clone(), values.clone()));
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "{at}: grid_search needs a non-empty list of values"
+                )),
+            };
+        }
+        for (k, x) in m {
+            path.push(k.clone());
+            find_grids(x, path, out)?;
+            path.pop();
+        }
+    }
+    Ok(())
 }
 
 /// Builds one experiment from its `{env, run, stop, config}` mapping.
@@ -464,6 +546,7 @@ pub fn experiment_from_spec(name: &str, spec: Value, origin: &str) -> Result<Exp
         local_dir,
         restore,
         warnings,
+        grid: Vec::new(),
     })
 }
 
@@ -705,6 +788,51 @@ mod tests {
         assert_eq!(piecewise(&p, -5.0), 1.0);
         assert!((piecewise(&p, 25.0) - 0.75).abs() < 1e-12);
         assert_eq!(piecewise(&p, 500.0), 0.0);
+    }
+
+    #[test]
+    fn grid_search_expands_anywhere_in_order() {
+        let spec = serde_json::json!({
+            "run": "PPO",
+            "env": {"grid_search": ["CartPole-v1", "Acrobot-v1"]},
+            "config": {"lr": {"grid_search": [0.1, 0.01, 0.001]}, "model": {"fcnet_hiddens": {"grid_search": [[8], [16, 16]]}}}
+        });
+        let exps = experiments_from_spec("g", spec, "test").unwrap();
+        assert_eq!(exps.len(), 12);
+        assert_eq!(exps[0].config.env, "CartPole-v1");
+        assert_eq!(exps[0].config.lr, 0.1);
+        assert_eq!(exps[0].config.model.fcnet_hiddens, vec![8]);
+        assert_eq!(exps[1].config.model.fcnet_hiddens, vec![16, 16]);
+        assert_eq!(exps[2].config.lr, 0.01);
+        assert_eq!(exps[11].config.env, "Acrobot-v1");
+        assert_eq!(exps[11].grid.len(), 3);
+        let bad = serde_json::json!({"run": "PPO", "env": "CartPole-v1", "config": {"lr": {"grid_search": []}}});
+        assert!(experiments_from_spec("g", bad, "test").is_err());
+    }
+
+    #[test]
+    fn tensorflow_era_keys_warn_and_unknown_keys_fail() {
+        let mut w = Vec::new();
+        let user = serde_json::json!({"env": "CartPole-v1", "framework": "tf", "use_pytorch": false, "log_level": "WARN"});
+        resolve_config("PPO", user.as_object().cloned().unwrap(), "t", &mut w).unwrap();
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(
+            w[0].contains("framework") && w[0].contains("libtorch"),
+            "{w:?}"
+        );
+        let mut w = Vec::new();
+        let user = serde_json::json!({"env": "CartPole-v1", "framework": "torch"});
+        resolve_config("PPO", user.as_object().cloned().unwrap(), "t", &mut w).unwrap();
+        assert!(w.is_empty());
+        let user = serde_json::json!({"env": "CartPole-v1", "clip_param": 0.2});
+        let e = resolve_config(
+            "A3C",
+            user.as_object().cloned().unwrap(),
+            "t",
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("clip_param"), "{e}");
     }
 
     #[test]

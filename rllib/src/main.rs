@@ -210,7 +210,13 @@ fn experiments_from_args(a: &TrainArgs) -> Result<Vec<Experiment>, Failure> {
             .ok_or_else(|| bad("--run needs --env ENV (e.g. --env CartPole-v1)"))?;
         let mut spec = serde_json::Map::new();
         spec.insert("run".into(), Value::String(run));
-        spec.insert("env".into(), Value::String(env));
+        // `--env '{"grid_search": [...]}'` searches over envs, as in a file.
+        let env_value = if env.trim_start().starts_with('{') {
+            parse_json_arg("--env", &env)?
+        } else {
+            Value::String(env)
+        };
+        spec.insert("env".into(), env_value);
         if let Some(c) = &a.config {
             spec.insert("config".into(), parse_json_arg("--config", c)?);
         }
@@ -221,11 +227,7 @@ fn experiments_from_args(a: &TrainArgs) -> Result<Vec<Experiment>, Failure> {
             .experiment_name
             .clone()
             .unwrap_or_else(|| "default".into());
-        vec![config::experiment_from_spec(
-            &name,
-            Value::Object(spec),
-            "command line",
-        )?]
+        config::experiments_from_spec(&name, Value::Object(spec), "command line")?
     };
     for e in &mut exps {
         if a.file.is_some()
@@ -270,17 +272,46 @@ fn train(a: TrainArgs) -> Result<ExitCode, Failure> {
     let opts = RunOptions {
         progress: !a.no_progress,
     };
+    // Every trial's env is checked before the first trial starts, so a bad value in a grid
+    // search fails before anything is written.
+    for exp in &exps {
+        envs::make(&exp.config.env).map_err(RllibError::from)?;
+    }
     let mut summaries = Vec::new();
     for exp in &exps {
         let s = run_experiment(exp, &opts)?;
         summaries.push((exp.name.clone(), s));
+    }
+    if exps.len() > 1 {
+        println!(
+            "{:<4} {:<48} {:>6} {:>12}",
+            "#", "trial parameters", "iters", "best return"
+        );
+        for (i, (exp, (_, s))) in exps.iter().zip(&summaries).enumerate() {
+            let params: Vec<String> = if exp.grid.is_empty() {
+                vec![format!("{} on {}", exp.run, exp.config.env)]
+            } else {
+                exp.grid.iter().map(|(k, v)| format!("{k}={v}")).collect()
+            };
+            println!(
+                "{:<4} {:<48} {:>6} {:>12.2}",
+                i,
+                params.join(" "),
+                s.iterations,
+                s.best_reward
+            );
+        }
     }
     for (name, s) in &summaries {
         println!(
             "== {name}: {} iterations, stopped by {}",
             s.iterations, s.stopped_by
         );
-        println!("   best episode_reward_mean {:.2}", s.best_reward);
+        if s.best_reward.is_finite() {
+            println!("   best episode_reward_mean {:.2}", s.best_reward);
+        } else {
+            println!("   no episode finished");
+        }
         println!("   results in {}", s.dir.display());
         match &s.last_checkpoint {
             Some(c) => println!("   last checkpoint {}", c.display()),

@@ -135,7 +135,23 @@ fn trial_dir(exp_dir: &Path, exp: &Experiment, seed: u64) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let base = format!("{}_{}_seed{}_{}", exp.run, exp.config.env, seed, stamp);
+    let grid: String = exp
+        .grid
+        .iter()
+        .map(|(k, v)| {
+            let key = k.rsplit('/').next().unwrap_or(k);
+            let val: String = v
+                .to_string()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ','))
+                .collect();
+            format!("_{key}={val}")
+        })
+        .collect();
+    let base = format!(
+        "{}_{}{grid}_seed{}_{}",
+        exp.run, exp.config.env, seed, stamp
+    );
     let mut dir = exp_dir.join(&base);
     let mut i = 1;
     while dir.exists() {

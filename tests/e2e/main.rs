@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod algorithms;
 mod bad_input;
 mod checkpoints;
 mod env_check;

@@ -45,6 +45,8 @@ pub struct WorkerConfig {
     pub seed: u64,
     /// Worker index (0: local worker; remote workers 1..=n).
     pub index: usize,
+    /// Sampling slowdown factor of this worker (1: none), for experiments.
+    pub slowdown: f64,
 }
 
 impl WorkerConfig {
@@ -64,6 +66,13 @@ impl WorkerConfig {
             num_threads: c.num_threads_per_worker,
             seed,
             index,
+            slowdown: c
+                .worker_slowdown
+                .iter()
+                .flatten()
+                .find(|[i, _]| *i as usize == index)
+                .map(|[_, f]| f.max(1.0))
+                .unwrap_or(1.0),
         }
     }
 }
@@ -245,6 +254,15 @@ impl RolloutWorker {
     /// Samples one fragment per env (`batch_mode` decides where it ends) and postprocesses
     /// it with GAE.
     pub fn sample(&mut self) -> Result<SampleBatch> {
+        let t0 = std::time::Instant::now();
+        let batch = self.sample_fragment();
+        if self.cfg.slowdown > 1.0 {
+            std::thread::sleep(t0.elapsed().mul_f64(self.cfg.slowdown - 1.0));
+        }
+        batch
+    }
+
+    fn sample_fragment(&mut self) -> Result<SampleBatch> {
         let n = self.cfg.num_envs;
         let target = self.cfg.rollout_fragment_length * n;
         let mut t = 0;

@@ -95,7 +95,8 @@ impl AsyncGradientsOptimizer {
                     let batch: SampleBatch = w.sample()?;
                     let mut g = compute_gradients(w.policy(), &batch, &self.loss)?;
                     g.sample_time_s = t0.elapsed().as_secs_f64();
-                    apply(learner, filter, g, 1, self.version, &mut out)?;
+                    // Sampled with the weights just sent: never stale.
+                    apply(learner, filter, g, 1, 0, &mut out)?;
                     self.version += 1;
                 }
             }
@@ -203,4 +204,67 @@ fn apply(
     out.worker_time_s += g.sample_time_s;
     out.apply_order.push(worker);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::resolve_config;
+    use crate::policy::TorchPolicy;
+
+    fn setup(workers: usize) -> (AsyncGradientsOptimizer, Learner) {
+        let user = serde_json::json!({"env": "CartPole-v1", "seed": 1, "num_workers": workers,
+            "grads_per_step": 12, "model": {"fcnet_hiddens": [8]}});
+        let c = resolve_config(
+            "A3C",
+            user.as_object().cloned().unwrap(),
+            "t",
+            &mut Vec::new(),
+        )
+        .unwrap();
+        let env = envs::make("CartPole-v1").unwrap();
+        let p = TorchPolicy::new(
+            env.observation_space(),
+            env.action_space(),
+            &c.model,
+            1,
+            tch::Device::Cpu,
+        )
+        .unwrap();
+        (
+            AsyncGradientsOptimizer::new(&c, 1).unwrap(),
+            Learner::new(p, &c, 1),
+        )
+    }
+
+    #[test]
+    fn local_worker_gradients_are_never_stale() {
+        let (mut opt, mut learner) = setup(0);
+        let before = learner.policy.get_weights().unwrap();
+        let s = opt.step(&mut learner, &mut None).unwrap();
+        assert_eq!(s.applied, 12);
+        assert_eq!(s.staleness_sum, 0);
+        assert_eq!(s.apply_order, vec![1; 12]);
+        assert_eq!(opt.version, 12);
+        assert_ne!(
+            learner.policy.get_weights().unwrap(),
+            before,
+            "gradients were applied"
+        );
+    }
+
+    #[test]
+    fn remote_gradients_count_their_staleness_in_weight_versions() {
+        let (mut opt, mut learner) = setup(3);
+        let s = opt.step(&mut learner, &mut None).unwrap();
+        assert_eq!(s.applied, 12);
+        assert_eq!(s.apply_order.len(), 12);
+        assert!(s.apply_order.iter().all(|w| (1..=3).contains(w)));
+        // The first three gradients were all computed on version 0 and applied at versions
+        // 0, 1 and 2 (in whatever order they arrived), so at least 0 + 1 + 2 is stale.
+        assert!(s.staleness_sum >= 3, "{}", s.staleness_sum);
+        let s2 = opt.step(&mut learner, &mut None).unwrap();
+        assert_eq!(opt.version, 24);
+        assert_eq!(s2.applied, 12);
+    }
 }
