@@ -386,7 +386,7 @@ pub fn load_experiment_file(path: &Path) -> Result<Vec<Experiment>> {
 }
 
 /// Expands `{grid_search: [...]}` anywhere in a spec (even `env`) into one experiment per
-/// combination, in the order the grids appear, later grids varying fastest.
+/// combination; grids are taken in sorted key order, later ones varying fastest.
 pub fn experiments_from_spec(name: &str, spec: Value, origin: &str) -> Result<Vec<Experiment>> {
     expand_grid(&spec)
         .map_err(|e| config_err(format!("{origin}: experiment '{name}': {e}")))?
@@ -802,9 +802,11 @@ mod tests {
         assert_eq!(exps[0].config.env, "CartPole-v1");
         assert_eq!(exps[0].config.lr, 0.1);
         assert_eq!(exps[0].config.model.fcnet_hiddens, vec![8]);
-        assert_eq!(exps[1].config.model.fcnet_hiddens, vec![16, 16]);
-        assert_eq!(exps[2].config.lr, 0.01);
+        assert_eq!(exps[1].config.env, "Acrobot-v1");
+        assert_eq!(exps[2].config.model.fcnet_hiddens, vec![16, 16]);
+        assert_eq!(exps[4].config.lr, 0.01);
         assert_eq!(exps[11].config.env, "Acrobot-v1");
+        assert_eq!(exps[11].config.lr, 0.001);
         assert_eq!(exps[11].grid.len(), 3);
         let bad = serde_json::json!({"run": "PPO", "env": "CartPole-v1", "config": {"lr": {"grid_search": []}}});
         assert!(experiments_from_spec("g", bad, "test").is_err());
