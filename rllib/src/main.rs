@@ -125,7 +125,8 @@ impl From<anyhow::Error> for Failure {
         let code = match error.downcast_ref::<RllibError>() {
             Some(RllibError::Config(_))
             | Some(RllibError::Checkpoint { .. })
-            | Some(RllibError::Env(_)) => 2,
+            | Some(RllibError::Env(_))
+            | Some(RllibError::Device(_)) => 2,
             _ if error.downcast_ref::<BadInput>().is_some() => 2,
             _ => 1,
         };
