@@ -61,6 +61,10 @@ pub struct ModelConfig {
     pub vf_share_layers: bool,
     /// For `Box` actions: a state-independent, learned log-std instead of a network output.
     pub free_log_std: bool,
+    /// RLlib 0.x: squash continuous actions into the space's bounds with tanh when stepping,
+    /// instead of clipping them.
+    #[serde(default)]
+    pub squash_to_range: bool,
 }
 
 /// Every setting of a trainer, after defaults, aliases and validation.
@@ -248,7 +252,8 @@ pub fn defaults(algorithm: &str) -> Value {
             "fcnet_hiddens": [256, 256],
             "fcnet_activation": "tanh",
             "vf_share_layers": false,
-            "free_log_std": false
+            "free_log_std": false,
+            "squash_to_range": false
         },
         "observation_filter": "NoFilter",
         "seed": null,

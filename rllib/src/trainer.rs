@@ -384,9 +384,12 @@ impl Trainer {
                 .to_vec();
             loop {
                 let mut a = self.compute_action(&obs, explore, &mut rng)?;
-                if self.config.clip_actions {
-                    crate::evaluation::rollout_worker::clip_to_space(&mut a, env.action_space());
-                }
+                crate::evaluation::rollout_worker::to_env_actions(
+                    &mut a,
+                    env.action_space(),
+                    self.config.model.squash_to_range,
+                    self.config.clip_actions,
+                );
                 let action = match env.action_space() {
                     envs::Space::Discrete(_) => envs::Action::Discrete(a[0] as usize),
                     envs::Space::Box { .. } => envs::Action::Continuous(&a),

@@ -314,11 +314,14 @@ impl RolloutWorker {
                 self.env.step_discrete(&idx)?
             }
             ActionDistKind::DiagGaussian { .. } => {
-                let mut clipped = actions.clone();
-                if self.cfg.clip_actions {
-                    clip_to_space(&mut clipped, self.env.single_action_space());
-                }
-                self.env.step_continuous(&clipped)?
+                let mut env_actions = actions.clone();
+                to_env_actions(
+                    &mut env_actions,
+                    self.env.single_action_space(),
+                    self.cfg.model.squash_to_range,
+                    self.cfg.clip_actions,
+                );
+                self.env.step_continuous(&env_actions)?
             }
         };
         let next_obs = step.obs.to_vec();
@@ -419,6 +422,23 @@ impl RolloutWorker {
     }
 }
 
+/// Maps sampled continuous actions to what the env gets: squashed into the bounds with tanh
+/// (`squash_to_range`), else clipped to them (`clip_actions`), else unchanged. The batch keeps
+/// the sampled actions, whose log-probabilities the losses use.
+pub fn to_env_actions(actions: &mut [f32], space: &Space, squash: bool, clip: bool) {
+    if squash {
+        if let Space::Box { low, high, .. } = space {
+            let k = low.len();
+            for (j, a) in actions.iter_mut().enumerate() {
+                let (l, h) = (low[j % k], high[j % k]);
+                *a = l + (a.tanh() + 1.0) * 0.5 * (h - l);
+            }
+        }
+    } else if clip {
+        clip_to_space(actions, space);
+    }
+}
+
 /// Clips a batch of flat continuous actions to a `Box` space's bounds.
 pub fn clip_to_space(actions: &mut [f32], space: &Space) {
     if let Space::Box { low, high, .. } = space {
@@ -426,5 +446,65 @@ pub fn clip_to_space(actions: &mut [f32], space: &Space) {
         for (j, a) in actions.iter_mut().enumerate() {
             *a = a.clamp(low[j % k], high[j % k]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(batch_mode: &str, env: &str) -> RolloutWorker {
+        let user = serde_json::json!({"env": env, "seed": 5, "num_envs_per_worker": 3,
+            "rollout_fragment_length": 50, "batch_mode": batch_mode, "model": {"fcnet_hiddens": [8]}});
+        let c = crate::config::resolve_config(
+            "PPO",
+            user.as_object().cloned().unwrap(),
+            "t",
+            &mut Vec::new(),
+        )
+        .unwrap();
+        RolloutWorker::new(WorkerConfig::from_trainer(&c, 5, 1)).unwrap()
+    }
+
+    #[test]
+    fn complete_episodes_batches_hold_only_whole_episodes() {
+        let mut w = worker("complete_episodes", "CartPole-v1");
+        let b = w.sample().unwrap();
+        assert!(b.count >= 150, "{}", b.count);
+        let ends = b
+            .terminateds
+            .iter()
+            .zip(&b.truncateds)
+            .filter(|(t, u)| **t || **u)
+            .count();
+        assert_eq!(ends, b.episodes.len());
+        let last = b.count - 1;
+        assert!(
+            b.terminateds[last] || b.truncateds[last],
+            "the batch ends with an episode end"
+        );
+        let lens: usize = b.episodes.iter().map(|e| e.length).sum();
+        assert_eq!(lens, b.count, "every row belongs to a finished episode");
+    }
+
+    #[test]
+    fn truncate_episodes_batches_are_exactly_fragment_sized() {
+        let mut w = worker("truncate_episodes", "CartPole-v1");
+        assert_eq!(w.sample().unwrap().count, 150);
+        assert_eq!(w.sample().unwrap().count, 150);
+    }
+
+    #[test]
+    fn squashed_and_clipped_actions_stay_in_bounds() {
+        let space = Space::uniform_box(-2.0, 2.0, &[1]);
+        let mut a = [-100.0f32, 0.0, 3.0];
+        to_env_actions(&mut a, &space, true, true);
+        assert!(
+            a.iter().all(|x| (-2.0..=2.0).contains(x)) && a[1] == 0.0,
+            "{a:?}"
+        );
+        let mut c = [-100.0f32, 0.5, 3.0];
+        to_env_actions(&mut c, &space, false, true);
+        assert_eq!(c, [-2.0, 0.5, 2.0]);
     }
 }
