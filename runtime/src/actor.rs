@@ -230,7 +230,8 @@ impl<A: Send + 'static> ActorHandle<A> {
             attempts: 0,
             error: None,
         };
-        inner.with(|s, _| s.submit_actor_call(tid, oid, record));
+        inner.tasks.lock().insert(tid, record);
+        inner.with(|s, _| s.submit_actor_call(tid, oid));
         if matches!(body, CallBody::Closure(_)) && inner.config.isolation == Isolation::Process {
             let err = RuntimeError::Unsupported(format!(
                 "{method}: closure calls need thread mode; register an ActorMethod for process mode"
@@ -657,12 +658,16 @@ fn thread_actor_main(inner: Arc<Inner>, spec: TaskSpec) {
         }
         let t0 = inner.now();
         let mut t1 = t0;
+        let has_refs = call.args.iter().any(|a| matches!(a, ArgSlot::Ref(_)));
         let result = match &mut state {
             Err(e) => Err(e.clone()),
             Ok(s) => match resolve_call_args(&inner, &mut call) {
                 Err(e) => Err(e),
                 Ok(()) => {
-                    t1 = inner.now();
+                    // Without refs there was nothing to wait for: skip a clock read.
+                    if has_refs {
+                        t1 = inner.now();
+                    }
                     CURRENT_TASK.set(Some(call.task_id));
                     let args = std::mem::take(&mut call.args);
                     let body = call.body;

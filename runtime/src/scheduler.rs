@@ -380,13 +380,13 @@ impl State {
     }
 
     /// Registers an actor method call (it goes to the actor's mailbox, not the ready queue).
-    pub fn submit_actor_call(&mut self, tid: TaskId, oid: ObjectId, record: TaskRecord) {
+    /// The caller has already put its record in the task table (outside this lock).
+    pub fn submit_actor_call(&mut self, tid: TaskId, oid: ObjectId) {
         let mut entry = ObjectEntry::pending(tid);
         if self.shutdown {
             entry.state = ObjState::Failed(Box::new(RuntimeError::Shutdown));
         }
         self.objects.insert(oid, entry);
-        self.tasks.lock().insert(tid, record);
     }
 
     /// `store`, then start whatever it made ready.
@@ -670,6 +670,13 @@ impl Inner {
             .finish(tid, start, result.as_ref().map(|_| ()), worker);
     }
 
+    /// `record_finish` with the end time already read (a task's own end-of-execution time).
+    pub fn record_finish_at(&self, tid: TaskId, result: &Result<Value, RuntimeError>, end: u64) {
+        self.tasks
+            .lock()
+            .finish_at(tid, None, result.as_ref().map(|_| ()), None, end);
+    }
+
     /// Completes an actor call (or constructor): task table, then the value, then the timeline.
     #[allow(clippy::too_many_arguments)]
     pub fn complete_actor_call(
@@ -705,25 +712,29 @@ impl Inner {
         if done.is_empty() {
             return;
         }
+        // One clock read and one lock of each table for the whole batch.
+        let now = self.now();
         {
             let mut t = self.tasks.lock();
             for c in done.iter() {
-                t.finish(
+                t.finish_at(
                     c.event.task,
                     Some(c.event.get_args),
                     c.result.as_ref().map(|_| ()),
                     Some((worker, pid)),
+                    now,
                 );
             }
         }
         self.with(|s, fx| {
-            for c in done.drain(..) {
-                s.store(c.oid, c.result, fx);
-                if self.timeline.enabled {
-                    let mut e = c.event;
-                    e.end = s.now();
-                    tl.record(e);
-                }
+            for c in done.iter_mut() {
+                let result = std::mem::replace(&mut c.result, Err(RuntimeError::Shutdown));
+                s.store(c.oid, result, fx);
+            }
+            if self.timeline.enabled {
+                tl.record_all(done.drain(..).map(|c| c.event), s.now());
+            } else {
+                done.clear();
             }
             if !s.ready.is_empty() {
                 s.dispatch(fx);

@@ -175,6 +175,19 @@ impl TaskTable {
         worker: Option<(WorkerId, Option<u32>)>,
     ) {
         let now = self.epoch.elapsed().as_nanos() as u64;
+        self.finish_at(id, start, result, worker, now);
+    }
+
+    /// `finish` with the end time (ns since runtime start) already read by the caller, so a
+    /// batch of calls or a task that just timed itself needs no further clock read.
+    pub fn finish_at(
+        &mut self,
+        id: TaskId,
+        start: Option<u64>,
+        result: Result<(), &crate::error::RuntimeError>,
+        worker: Option<(WorkerId, Option<u32>)>,
+        now: u64,
+    ) {
         if let Some(r) = self.map.get_mut(&id) {
             if let Some(s) = start {
                 r.start = Some(s);

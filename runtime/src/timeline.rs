@@ -39,6 +39,18 @@ impl WorkerTimeline {
         }
         ev.push_back(e);
     }
+
+    /// Records a batch under one lock, each event ending at `end`.
+    pub fn record_all(&self, events: impl Iterator<Item = TaskEvent>, end: u64) {
+        let mut ev = self.events.lock();
+        for mut e in events {
+            e.end = end;
+            if ev.len() >= self.capacity {
+                ev.pop_front();
+            }
+            ev.push_back(e);
+        }
+    }
 }
 
 /// All workers' buffers.

@@ -72,7 +72,8 @@ fn execute(
         ..
     } = spec;
     CURRENT_TASK.set(Some(id));
-    let t1 = inner.now();
+    // Arguments arrive resolved: getting them takes no measurable time, so no second clock read.
+    let t1 = t0;
     let out = catch_unwind(AssertUnwindSafe(move || match body {
         TaskBody::Function(f) => f.invoke(args),
         TaskBody::Closure(c) => c(args),
@@ -95,7 +96,7 @@ fn execute(
     };
     // Recorded under the store's lock, before any getter wakes, so a timeline written right
     // after `get` returns already holds this task.
-    inner.record_finish(id, None, &result, None);
+    inner.record_finish_at(id, &result, t2);
     inner.with(|s, fx| {
         let next = s.finish(worker, id, return_id, &demand, result, None, fx);
         if inner.timeline.enabled {
