@@ -115,14 +115,10 @@ pub fn compute_gradients(
     cfg: &A3cLossConfig,
 ) -> Result<Gradients> {
     let t0 = std::time::Instant::now();
-    let flat = policy.model.flat();
-    let mut g = flat.grad();
-    if g.defined() {
-        let _ = g.zero_();
-    }
+    policy.model.zero_grad();
     let (loss, stats) = a3c_loss(policy, batch, cfg);
     loss.f_backward()?;
-    let grad = flat.grad();
+    let grad = policy.model.flat_grad();
     let norm = global_norm(std::slice::from_ref(&grad));
     let grad = match cfg.grad_clip {
         Some(c) if norm > c => grad * (c / (norm + 1e-6)),

@@ -36,7 +36,7 @@ pub struct LearnerStats {
 }
 
 /// The PPO loss on one minibatch; returns the total loss and a row of stats
-/// `[total, policy, vf, kl, entropy, explained_var]`.
+/// `[total, policy, vf, kl, entropy]`.
 #[allow(clippy::too_many_arguments)]
 pub fn ppo_loss(
     policy: &TorchPolicy,
@@ -55,29 +55,44 @@ pub fn ppo_loss(
     let logp = dist.logp(&dist_inputs, actions);
     let ratio = (logp - old_logp).exp();
     let clipped = ratio.clamp(1.0 - cfg.clip_param, 1.0 + cfg.clip_param);
-    let surrogate = (advantages * &ratio).minimum(&(advantages * clipped));
-    let kl = dist.kl(old_dist_inputs, &dist_inputs);
-    let entropy = dist.entropy(&dist_inputs);
+    let surrogate = (advantages * &ratio)
+        .minimum(&(advantages * clipped))
+        .mean(Kind::Float);
+    // Terms whose coefficient is zero are still reported, but computed without autograd:
+    // on models this small every op and its backward node cost more than the math.
+    let term = |coeff: f64, f: &dyn Fn() -> Tensor| {
+        if coeff != 0.0 {
+            f()
+        } else {
+            tch::no_grad(f)
+        }
+    };
+    let kl = term(kl_coeff, &|| {
+        dist.kl(old_dist_inputs, &dist_inputs).mean(Kind::Float)
+    });
+    let entropy = term(cfg.entropy_coeff, &|| {
+        dist.entropy(&dist_inputs).mean(Kind::Float)
+    });
     let vf_loss1 = (&v - value_targets).square();
     let v_clipped = old_vf + (&v - old_vf).clamp(-cfg.vf_clip_param, cfg.vf_clip_param);
     let vf_loss2 = (v_clipped - value_targets).square();
-    let vf_loss = vf_loss1.maximum(&vf_loss2);
-    let total = (-&surrogate + &kl * kl_coeff + &vf_loss * cfg.vf_loss_coeff
-        - &entropy * cfg.entropy_coeff)
-        .mean(Kind::Float);
-    let explained = tch::no_grad(|| {
-        let var_y = value_targets.var(false);
-        1.0 - (value_targets - &v).var(false) / (var_y + 1e-8)
-    });
+    let vf_loss = vf_loss1.maximum(&vf_loss2).mean(Kind::Float);
+    // The mean of the per-row loss, written as the sum of the terms' means.
+    let mut total = -&surrogate + &vf_loss * cfg.vf_loss_coeff;
+    if kl_coeff != 0.0 {
+        total = total + &kl * kl_coeff;
+    }
+    if cfg.entropy_coeff != 0.0 {
+        total = total - &entropy * cfg.entropy_coeff;
+    }
     let stats = tch::no_grad(|| {
         Tensor::stack(
             &[
                 total.detach(),
-                (-surrogate).mean(Kind::Float),
-                vf_loss.mean(Kind::Float),
-                kl.mean(Kind::Float),
-                entropy.mean(Kind::Float),
-                explained,
+                -surrogate.detach(),
+                vf_loss.detach(),
+                kl.detach(),
+                entropy.detach(),
             ],
             0,
         )
@@ -144,20 +159,16 @@ impl Learner {
                     &targets.index_select(0, &idx),
                     &old_vf.index_select(0, &idx),
                 );
-                for p in &params {
-                    let mut g = p.grad();
-                    if g.defined() {
-                        let _ = g.zero_();
-                    }
-                }
+                self.policy.model.zero_grad();
                 loss.f_backward()?;
-                gnorm_sum += self.adam.step(&params, self.config.grad_clip);
+                let grad = self.policy.model.flat_grad();
+                gnorm_sum += self.adam.step_with(&params, &[grad], self.config.grad_clip);
                 stat_rows.push(stats);
             }
         }
         let steps = stat_rows.len().max(1);
         let means: Vec<f64> = if stat_rows.is_empty() {
-            vec![0.0; 6]
+            vec![0.0; 5]
         } else {
             let m = Tensor::stack(&stat_rows, 0)
                 .to_device(Device::Cpu)
@@ -171,7 +182,11 @@ impl Learner {
             vf_loss: means[2],
             kl: means[3],
             entropy: means[4],
-            vf_explained_var: means[5],
+            vf_explained_var: tch::no_grad(|| {
+                let v = self.policy.model.value(&obs);
+                let ev: Tensor = 1.0 - (&targets - v).var(false) / (targets.var(false) + 1e-8);
+                ev.double_value(&[])
+            }),
             cur_kl_coeff: kl_coeff,
             cur_lr: self.adam.lr,
             grad_gnorm: gnorm_sum / steps as f64,

@@ -6,7 +6,7 @@ use tch::{Device, Tensor};
 
 use crate::config::{Activation, ModelConfig};
 
-/// One dense layer's parameters (views into the model's flat parameter buffer).
+/// One dense layer's parameters (their storage lies in the model's flat buffer).
 struct Dense {
     weight: Tensor,
     bias: Tensor,
@@ -114,8 +114,10 @@ pub struct FullyConnectedNetwork {
     vf_head: Option<Dense>,
     /// State-independent log-std (`free_log_std`), appended to the policy outputs.
     log_std: Option<Tensor>,
-    /// Every parameter, contiguous; the tensors above are views into it.
+    /// Every parameter's values, contiguous; the parameters' storage lies in it.
     flat: Tensor,
+    /// The parameters in construction order (the layout of `flat`).
+    params: Vec<Tensor>,
 }
 
 impl FullyConnectedNetwork {
@@ -158,15 +160,19 @@ impl FullyConnectedNetwork {
         let log_std = cfg
             .free_log_std
             .then(|| fb.push(vec![0.0; pi_out], vec![pi_out as i64]));
-        let flat = Tensor::from_slice(&fb.values)
-            .to_device(device)
-            .set_requires_grad(true);
+        // `flat` holds the values; each parameter is a leaf of its own whose storage is a
+        // slice of `flat` (set_data), so autograd gives per-parameter gradients without
+        // the full-buffer scatter a view's backward would do, and the optimizer still
+        // updates everything through `flat` in a few kernels.
+        let flat = Tensor::from_slice(&fb.values).to_device(device);
         let views: Vec<Tensor> = fb
             .slots
             .iter()
             .map(|(off, shape)| {
                 let n: i64 = shape.iter().product();
-                flat.narrow(0, *off as i64, n).view(shape.as_slice())
+                let mut leaf = Tensor::zeros(shape.as_slice(), (tch::Kind::Float, device));
+                leaf.set_data(&flat.narrow(0, *off as i64, n).view(shape.as_slice()));
+                leaf.set_requires_grad(true)
             })
             .collect();
         let mk_tower = |(hidden, head): (Vec<(usize, usize)>, (usize, usize))| Tower {
@@ -183,12 +189,40 @@ impl FullyConnectedNetwork {
             vf_head: vf_head.map(|d| Dense::from_views(&views, d)),
             log_std: log_std.map(|i| views[i].shallow_clone()),
             flat,
+            params: views,
         }
     }
 
-    /// The flat leaf tensor holding every parameter (what the optimizer updates).
+    /// The flat tensor holding every parameter's values (what the optimizer updates).
     pub fn flat(&self) -> &Tensor {
         &self.flat
+    }
+
+    /// The gradient of every parameter, laid out as `flat` (zeros where none was computed).
+    pub fn flat_grad(&self) -> Tensor {
+        let grads: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(|p| {
+                let g = p.grad();
+                if g.defined() {
+                    g.reshape([-1])
+                } else {
+                    p.zeros_like().reshape([-1])
+                }
+            })
+            .collect();
+        Tensor::cat(&grads, 0)
+    }
+
+    /// Zeroes every parameter's gradient before a backward pass.
+    pub fn zero_grad(&self) {
+        for p in &self.params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
     }
 
     /// The action distribution's inputs for a batch of observations.
