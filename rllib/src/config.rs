@@ -404,8 +404,12 @@ pub fn experiments_from_spec(name: &str, spec: Value, origin: &str) -> Result<Ve
         .collect()
 }
 
+/// One combination of a grid search: the spec with values filled in, and the chosen
+/// (path, value) pairs.
+pub type GridTrial = (Value, Vec<(String, Value)>);
+
 /// Every combination of the grid searches in `v`, with the chosen (path, value) pairs.
-pub fn expand_grid(v: &Value) -> std::result::Result<Vec<(Value, Vec<(String, Value)>)>, String> {
+pub fn expand_grid(v: &Value) -> std::result::Result<Vec<GridTrial>, String> {
     let mut grids: Vec<(Vec<String>, Vec<Value>)> = Vec::new();
     find_grids(v, &mut Vec::new(), &mut grids)?;
     let mut out = vec![(v.clone(), Vec::new())];

@@ -78,13 +78,16 @@ pub fn ppo_loss(
     let vf_loss2 = (v_clipped - value_targets).square();
     let vf_loss = vf_loss1.maximum(&vf_loss2).mean(Kind::Float);
     // The mean of the per-row loss, written as the sum of the terms' means.
-    let mut total = -&surrogate + &vf_loss * cfg.vf_loss_coeff;
+    let mut terms = vec![-&surrogate, &vf_loss * cfg.vf_loss_coeff];
     if kl_coeff != 0.0 {
-        total = total + &kl * kl_coeff;
+        terms.push(&kl * kl_coeff);
     }
     if cfg.entropy_coeff != 0.0 {
-        total = total - &entropy * cfg.entropy_coeff;
+        terms.push(&entropy * -cfg.entropy_coeff);
     }
+    let total = terms[1..]
+        .iter()
+        .fold(terms[0].shallow_clone(), |acc, t| acc + t);
     let stats = tch::no_grad(|| {
         Tensor::stack(
             &[
