@@ -138,8 +138,15 @@ impl TaskRecord {
 }
 
 /// The task table: its own lock, so introspection and record keeping stay off the scheduler's.
+///
+/// Records live in a slab (reused slots) and the id map holds only slot numbers: with
+/// `history` finished tasks kept, every task inserts one record and evicts one, and moving
+/// 200-byte records through a hash map (and rehashing it as deletions pile up) cost more than
+/// the rest of an actor call's bookkeeping.
 pub(crate) struct TaskTable {
-    map: crate::ids::IdMap<TaskId, TaskRecord>,
+    map: crate::ids::IdMap<TaskId, u32>,
+    slots: Vec<Option<TaskRecord>>,
+    free: Vec<u32>,
     finished_order: std::collections::VecDeque<TaskId>,
     history: usize,
     epoch: std::time::Instant,
@@ -149,22 +156,48 @@ impl TaskTable {
     pub fn new(history: usize, epoch: std::time::Instant) -> Self {
         TaskTable {
             map: Default::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
             finished_order: Default::default(),
             history,
             epoch,
         }
     }
     pub fn insert(&mut self, id: TaskId, r: TaskRecord) {
-        self.map.insert(id, r);
+        if let Some(&i) = self.map.get(&id) {
+            self.slots[i as usize] = Some(r);
+            return;
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(r);
+                i
+            }
+            None => {
+                self.slots.push(Some(r));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.map.insert(id, i);
+    }
+    fn remove(&mut self, id: &TaskId) {
+        if let Some(i) = self.map.remove(id) {
+            self.slots[i as usize] = None;
+            self.free.push(i);
+        }
     }
     pub fn get(&self, id: &TaskId) -> Option<&TaskRecord> {
-        self.map.get(id)
+        let i = *self.map.get(id)?;
+        self.slots[i as usize].as_ref()
     }
     pub fn get_mut(&mut self, id: &TaskId) -> Option<&mut TaskRecord> {
-        self.map.get_mut(id)
+        let i = *self.map.get(id)?;
+        self.slots[i as usize].as_mut()
     }
     pub fn iter(&self) -> impl Iterator<Item = (&TaskId, &TaskRecord)> {
-        self.map.iter()
+        self.map
+            .iter()
+            .filter_map(|(id, i)| self.slots[*i as usize].as_ref().map(|r| (id, r)))
     }
     /// Marks a task finished or failed; old finished tasks fall out past `history`.
     pub fn finish(
@@ -188,7 +221,7 @@ impl TaskTable {
         worker: Option<(WorkerId, Option<u32>)>,
         now: u64,
     ) {
-        if let Some(r) = self.map.get_mut(&id) {
+        if let Some(r) = self.get_mut(&id) {
             if let Some(s) = start {
                 r.start = Some(s);
                 r.attempts = r.attempts.max(1);
@@ -208,7 +241,7 @@ impl TaskTable {
             self.finished_order.push_back(id);
             while self.finished_order.len() > self.history {
                 if let Some(old) = self.finished_order.pop_front() {
-                    self.map.remove(&old);
+                    self.remove(&old);
                 }
             }
         }
