@@ -9,25 +9,15 @@ const A3C: &str = r#"{"seed": 0, "num_workers": 2, "num_envs_per_worker": 4, "ro
 #[test]
 fn a3c_with_two_workers_clears_a_low_bar() {
     let tmp = tempfile::tempdir().unwrap();
-    let local = tmp.path().join("r");
-    rllib(
+    let (run, local) = train_flags(
         tmp.path(),
-        &[
-            "train",
-            "--run",
-            "A3C",
-            "--env",
-            "CartPole-v1",
-            "--config",
-            A3C,
-            "--stop",
-            r#"{"episode_reward_mean": 60, "timesteps_total": 300000}"#,
-            "--local-dir",
-            local.to_str().unwrap(),
-            "--no-progress",
-        ],
-    )
-    .ok();
+        "A3C",
+        "CartPole-v1",
+        A3C,
+        r#"{"episode_reward_mean": 60, "timesteps_total": 300000}"#,
+        &[],
+    );
+    run.ok();
     let res = results(&trial_dirs(&local)[0]);
     let last = res.last().unwrap();
     assert!(
@@ -60,25 +50,15 @@ fn a2c_is_synchronous_and_reproducible() {
     let mut runs = Vec::new();
     for _ in 0..2 {
         let tmp = tempfile::tempdir().unwrap();
-        let local = tmp.path().join("r");
-        rllib(
+        let (run, local) = train_flags(
             tmp.path(),
-            &[
-                "train",
-                "--run",
-                "A2C",
-                "--env",
-                "CartPole-v1",
-                "--config",
-                cfg,
-                "--stop",
-                r#"{"training_iteration": 3}"#,
-                "--local-dir",
-                local.to_str().unwrap(),
-                "--no-progress",
-            ],
-        )
-        .ok();
+            "A2C",
+            "CartPole-v1",
+            cfg,
+            r#"{"training_iteration": 3}"#,
+            &[],
+        );
+        run.ok();
         runs.push(results(&trial_dirs(&local)[0]));
     }
     assert_eq!(runs[0].len(), 3);
@@ -133,16 +113,17 @@ fn grid_search_expands_into_trials_with_a_closing_table() {
 #[test]
 fn rllib_era_keys_warn_once_each() {
     let tmp = tempfile::tempdir().unwrap();
-    let local = tmp.path().join("r");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rllib"))
-        .args(["train", "--run", "PPO", "--env", "CartPole-v1", "--config",
-            r#"{"framework": "tf", "use_pytorch": false, "num_gpus": 1, "num_workers": 0, "train_batch_size": 128, "sgd_minibatch_size": 64, "num_sgd_iter": 1}"#,
-            "--stop", r#"{"training_iteration": 1}"#, "--local-dir", local.to_str().unwrap(), "--no-progress"])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let (run, _) = train_flags(
+        tmp.path(),
+        "PPO",
+        "CartPole-v1",
+        r#"{"framework": "tf", "use_pytorch": false, "num_gpus": 1, "num_workers": 0,
+            "train_batch_size": 128, "sgd_minibatch_size": 64, "num_sgd_iter": 1}"#,
+        r#"{"training_iteration": 1}"#,
+        &[],
+    );
+    run.ok();
+    let err = &run.stderr;
     assert_eq!(
         err.matches("'framework: \"tf\"' is ignored").count(),
         1,

@@ -13,24 +13,9 @@ fn train_with(
     stop_iter: u32,
     extra: &[&str],
 ) -> std::path::PathBuf {
-    let local = dir.join("r");
     let stop = format!("{{\"training_iteration\": {stop_iter}}}");
-    let mut args = vec![
-        "train",
-        "--run",
-        "PPO",
-        "--env",
-        "CartPole-v1",
-        "--config",
-        cfg,
-        "--stop",
-        &stop,
-        "--local-dir",
-        local.to_str().unwrap(),
-        "--no-progress",
-    ];
-    args.extend_from_slice(extra);
-    rllib(dir, &args).ok();
+    let (run, local) = train_flags(dir, "PPO", "CartPole-v1", cfg, &stop, extra);
+    run.ok();
     trial_dirs(&local).pop().unwrap()
 }
 
@@ -93,44 +78,39 @@ fn foreign_and_damaged_checkpoints_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let t = train(tmp.path(), 1, &["--checkpoint-at-end"]);
     let ckpt = t.join("checkpoint_000001");
-    let local = tmp.path().join("other");
     // Another model shape.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
     let cfg = FAST_CARTPOLE.replace("[32, 32]", "[16]");
-    let r = rllib(
-        tmp.path(),
-        &[
-            "train",
-            "--run",
-            "PPO",
-            "--env",
-            "CartPole-v1",
-            "--config",
-            &cfg,
-            "--stop",
-            r#"{"training_iteration": 1}"#,
-            "--local-dir",
-            local.to_str().unwrap(),
-            "--restore",
-            ckpt.to_str().unwrap(),
-        ],
+    let (r, local) = train_flags(
+        &other,
+        "PPO",
+        "CartPole-v1",
+        &cfg,
+        r#"{"training_iteration": 1}"#,
+        &["--restore", ckpt.to_str().unwrap()],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("checkpoint"), "{}", r.stderr);
     assert!(!local.exists());
     // Another algorithm.
-    let state_path = ckpt.join("trainer_state.json");
-    let original = std::fs::read_to_string(&state_path).unwrap();
-    std::fs::write(
-        &state_path,
-        original.replace("\"algorithm\": \"PPO\"", "\"algorithm\": \"A3C\""),
-    )
-    .unwrap();
-    let r = rllib(
-        tmp.path(),
-        &["evaluate", ckpt.to_str().unwrap(), "--episodes", "1"],
+    let a3c = tmp.path().join("a3c");
+    std::fs::create_dir_all(&a3c).unwrap();
+    let (r, local) = train_flags(
+        &a3c,
+        "A3C",
+        "CartPole-v1",
+        r#"{"seed": 7, "num_workers": 0, "model": {"fcnet_hiddens": [32, 32]}}"#,
+        r#"{"training_iteration": 1}"#,
+        &["--restore", ckpt.to_str().unwrap()],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
-    std::fs::write(&state_path, &original).unwrap();
+    assert!(
+        r.stderr.contains("written by PPO, cannot restore into A3C"),
+        "{}",
+        r.stderr
+    );
+    assert!(!local.exists());
     // Damaged weights.
     std::fs::write(ckpt.join("policy.safetensors"), b"garbage").unwrap();
     let r = rllib(

@@ -51,6 +51,35 @@ pub fn rllib(cwd: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// `rllib train --run RUN --env ENV --config CONFIG --stop STOP --no-progress EXTRA...` with
+/// results under `dir/r`; returns the run and that results root.
+pub fn train_flags(
+    dir: &Path,
+    run: &str,
+    env: &str,
+    config: &str,
+    stop: &str,
+    extra: &[&str],
+) -> (Run, PathBuf) {
+    let local = dir.join("r");
+    let mut args = vec![
+        "train",
+        "--run",
+        run,
+        "--env",
+        env,
+        "--config",
+        config,
+        "--stop",
+        stop,
+        "--local-dir",
+        local.to_str().expect("temporary paths are UTF-8"),
+        "--no-progress",
+    ];
+    args.extend_from_slice(extra);
+    (rllib(dir, &args), local)
+}
+
 /// The trial directories under `root/<experiment>/`.
 pub fn trial_dirs(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -5,26 +5,15 @@ use crate::harness::*;
 #[test]
 fn trains_cartpole_past_a_low_bar_and_writes_every_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let local = tmp.path().join("results");
-    rllib(
+    let (run, local) = train_flags(
         tmp.path(),
-        &[
-            "train",
-            "--run",
-            "PPO",
-            "--env",
-            "CartPole-v1",
-            "--config",
-            FAST_CARTPOLE,
-            "--stop",
-            r#"{"episode_reward_mean": 100, "timesteps_total": 60000}"#,
-            "--local-dir",
-            local.to_str().unwrap(),
-            "--checkpoint-at-end",
-            "--no-progress",
-        ],
-    )
-    .ok();
+        "PPO",
+        "CartPole-v1",
+        FAST_CARTPOLE,
+        r#"{"episode_reward_mean": 100, "timesteps_total": 60000}"#,
+        &["--checkpoint-at-end"],
+    );
+    run.ok();
     let trials = trial_dirs(&local);
     assert_eq!(trials.len(), 1);
     let t = &trials[0];
@@ -111,25 +100,15 @@ fn tensorboard_reads_every_scalar_of_result_json() {
         );
     }
     let tmp = tempfile::tempdir().unwrap();
-    let local = tmp.path().join("r");
-    rllib(
+    let (run, local) = train_flags(
         tmp.path(),
-        &[
-            "train",
-            "--run",
-            "PPO",
-            "--env",
-            "CartPole-v1",
-            "--config",
-            FAST_CARTPOLE,
-            "--stop",
-            r#"{"training_iteration": 3}"#,
-            "--local-dir",
-            local.to_str().unwrap(),
-            "--no-progress",
-        ],
-    )
-    .ok();
+        "PPO",
+        "CartPole-v1",
+        FAST_CARTPOLE,
+        r#"{"training_iteration": 3}"#,
+        &[],
+    );
+    run.ok();
     let t = &trial_dirs(&local)[0];
     let script = r#"
 import sys, json
@@ -193,23 +172,15 @@ print(json.dumps(out))
 }
 
 fn run_seeded(dir: &std::path::Path, extra: &[&str]) -> Vec<serde_json::Value> {
-    let local = dir.join("r");
-    let mut args = vec![
-        "train",
-        "--run",
+    let (run, local) = train_flags(
+        dir,
         "PPO",
-        "--env",
         "CartPole-v1",
-        "--config",
         FAST_CARTPOLE,
-        "--stop",
         r#"{"training_iteration": 4}"#,
-        "--local-dir",
-        local.to_str().unwrap(),
-        "--no-progress",
-    ];
-    args.extend_from_slice(extra);
-    rllib(dir, &args).ok();
+        extra,
+    );
+    run.ok();
     results(&trial_dirs(&local)[0])
 }
 
@@ -245,25 +216,15 @@ fn same_seed_same_results_with_remote_workers() {
     let mut runs = Vec::new();
     for _ in 0..2 {
         let d = tempfile::tempdir().unwrap();
-        let local = d.path().join("r");
-        rllib(
+        let (run, local) = train_flags(
             d.path(),
-            &[
-                "train",
-                "--run",
-                "PPO",
-                "--env",
-                "CartPole-v1",
-                "--config",
-                &cfg,
-                "--stop",
-                r#"{"training_iteration": 3}"#,
-                "--local-dir",
-                local.to_str().unwrap(),
-                "--no-progress",
-            ],
-        )
-        .ok();
+            "PPO",
+            "CartPole-v1",
+            &cfg,
+            r#"{"training_iteration": 3}"#,
+            &[],
+        );
+        run.ok();
         runs.push(results(&trial_dirs(&local)[0]));
     }
     for (x, y) in runs[0].iter().zip(&runs[1]) {
