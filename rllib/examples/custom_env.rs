@@ -85,6 +85,8 @@ fn main() -> anyhow::Result<()> {
     let ckpt = trainer.save(&dir)?;
     trainer.restore(&ckpt)?;
     let eval = trainer.evaluate(5, false)?;
+    let action = trainer.compute_action(&[3.0])?;
+    println!("compute_action at cell 3: {action:?}");
     println!(
         "checkpoint {}; greedy policy: mean return {:.3}, length {:.1}",
         ckpt.display(),

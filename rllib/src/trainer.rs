@@ -59,6 +59,7 @@ pub struct Trainer {
     timesteps_total: u64,
     steps_trained: u64,
     time_total_s: f64,
+    action_rng: rand_chacha::ChaCha8Rng,
 }
 
 impl Trainer {
@@ -106,6 +107,7 @@ impl Trainer {
             timesteps_total: 0,
             steps_trained: 0,
             time_total_s: 0.0,
+            action_rng: rand::SeedableRng::seed_from_u64(seed ^ 0xac7),
         })
     }
 
@@ -338,10 +340,19 @@ impl Trainer {
         Ok(())
     }
 
+    /// The action for one observation, as RLlib's `compute_action`: sampled when the
+    /// config's `explore` is set (from the trainer's own seeded generator), else the most
+    /// likely one. Continuous actions are returned as sampled, before clipping.
+    pub fn compute_action(&mut self, obs: &[f32]) -> Result<Vec<f32>> {
+        let mut rng = std::mem::replace(&mut self.action_rng, rand::SeedableRng::seed_from_u64(0));
+        let out = self.compute_action_with(obs, self.config.explore, &mut rng);
+        self.action_rng = rng;
+        out
+    }
+
     /// The action for one observation (as the env returns it; the filter is applied
-    /// without updating). Deterministic unless the config's `explore` is set and
-    /// `explore` is asked for.
-    pub fn compute_action(
+    /// without updating): sampled with `rng` when `explore`, else the most likely one.
+    pub fn compute_action_with(
         &self,
         obs: &[f32],
         explore: bool,
@@ -383,7 +394,7 @@ impl Trainer {
                 .reset(Some(self.seed.wrapping_add(1_000_000 + ep as u64)))
                 .to_vec();
             loop {
-                let mut a = self.compute_action(&obs, explore, &mut rng)?;
+                let mut a = self.compute_action_with(&obs, explore, &mut rng)?;
                 crate::evaluation::rollout_worker::to_env_actions(
                     &mut a,
                     env.action_space(),
@@ -410,5 +421,50 @@ impl Trainer {
             mean_return: total_r / n,
             mean_length: total_len as f64 / n,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trainer() -> Trainer {
+        let user = serde_json::json!({"env": "CartPole-v1", "seed": 2, "num_workers": 0,
+            "train_batch_size": 128, "sgd_minibatch_size": 64, "num_sgd_iter": 1,
+            "rollout_fragment_length": 128, "model": {"fcnet_hiddens": [8]}});
+        let c = crate::config::resolve_config(
+            "PPO",
+            user.as_object().cloned().unwrap(),
+            "t",
+            &mut Vec::new(),
+        )
+        .unwrap();
+        Trainer::new("PPO", c).unwrap()
+    }
+
+    #[test]
+    fn trainer_api_round_trip() {
+        let mut t = trainer();
+        let r = t.train().unwrap();
+        assert_eq!(r["training_iteration"], 1);
+        assert_eq!(r["timesteps_total"], 128);
+        let a = t.compute_action(&[0.0, 0.1, 0.0, -0.1]).unwrap();
+        assert!(a.len() == 1 && (a[0] == 0.0 || a[0] == 1.0), "{a:?}");
+        assert!(
+            t.compute_action(&[0.0]).is_err(),
+            "a wrong-sized observation is an error"
+        );
+        let e = t.evaluate(2, false).unwrap();
+        assert!(e.mean_length >= 8.0 && e.episodes == 2);
+        let dir = std::env::temp_dir().join(format!("trainer-api-{}", std::process::id()));
+        let ckpt = t.save(&dir).unwrap();
+        let mut u = trainer();
+        u.restore(&ckpt).unwrap();
+        assert_eq!(u.iteration(), 1);
+        assert_eq!(
+            u.policy().get_weights().unwrap(),
+            t.policy().get_weights().unwrap()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
