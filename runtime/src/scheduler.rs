@@ -68,6 +68,9 @@ pub(crate) struct State {
     max_workers: usize,
     pub actors: IdMap<ActorId, ActorRecord>,
     pub shutdown: bool,
+    /// The clock reading of the last `start`, so a worker handed its next task in the same
+    /// critical section can end its timeline event there instead of reading the clock again.
+    pub last_start: u64,
 }
 
 impl State {
@@ -262,6 +265,7 @@ impl State {
             }
         }
         let now = self.now();
+        self.last_start = now;
         let pid = worker
             .and_then(|w| self.workers.get(&w))
             .and_then(|w| w.pid);
@@ -467,6 +471,7 @@ impl Inner {
             max_workers,
             actors: IdMap::default(),
             shutdown: false,
+            last_start: 0,
         };
         Arc::new(Inner {
             timeline: Timeline::new(config.timeline, config.timeline_capacity),

@@ -100,13 +100,20 @@ fn execute(
     inner.with(|s, fx| {
         let next = s.finish(worker, id, return_id, &demand, result, None, fx);
         if inner.timeline.enabled {
+            // `finish` just started this worker's next task after storing this one's value:
+            // that start time is this task's end, no second clock read needed.
+            let end = if next.is_some() {
+                s.last_start
+            } else {
+                s.now()
+            };
             tl.record(TaskEvent {
                 task: id,
                 function,
                 get_args: t0,
                 execute: t1,
                 store: t2,
-                end: s.now(),
+                end,
                 deps: dep_tasks,
             });
         }
