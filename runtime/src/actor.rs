@@ -230,7 +230,7 @@ impl<A: Send + 'static> ActorHandle<A> {
             attempts: 0,
             error: None,
         };
-        inner.tasks.lock().insert(tid, record);
+        inner.tasks.lock(tid).insert(tid, record);
         inner.with(|s, _| s.submit_actor_call(tid, oid));
         if matches!(body, CallBody::Closure(_)) && inner.config.isolation == Isolation::Process {
             let err = RuntimeError::Unsupported(format!(

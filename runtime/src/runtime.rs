@@ -453,27 +453,28 @@ impl RuntimeHandle {
     /// The task table row of a task, while it is kept (see `RuntimeConfig::task_history`).
     pub fn task_info(&self, id: TaskId) -> Option<TaskInfo> {
         let node = self.inner.node;
-        self.inner.tasks.lock().get(&id).map(|r| r.info(id, node))
+        self.inner.tasks.lock(id).get(&id).map(|r| r.info(id, node))
     }
 
     /// Tasks matching the filter, oldest first.
     pub fn tasks(&self, filter: &TaskFilter) -> Vec<TaskInfo> {
         let node = self.inner.node;
-        let mut v: Vec<TaskInfo> = {
-            self.inner
-                .tasks
-                .lock()
-                .iter()
-                .filter(|(_, r)| filter.state.map_or(true, |st| r.state == st))
-                .filter(|(_, r)| {
-                    filter
-                        .function
-                        .as_ref()
-                        .map_or(true, |f| r.function.contains(f.as_str()))
-                })
-                .map(|(id, r)| r.info(*id, node))
-                .collect()
-        };
+        let mut v: Vec<TaskInfo> = Vec::new();
+        for shard in self.inner.tasks.shards() {
+            v.extend(
+                shard
+                    .lock()
+                    .iter()
+                    .filter(|(_, r)| filter.state.map_or(true, |st| r.state == st))
+                    .filter(|(_, r)| {
+                        filter
+                            .function
+                            .as_ref()
+                            .map_or(true, |f| r.function.contains(f.as_str()))
+                    })
+                    .map(|(id, r)| r.info(*id, node)),
+            );
+        }
         v.sort_by_key(|t| t.task_id);
         v
     }

@@ -11,7 +11,7 @@ use crate::object_ref::{erased_id, ReleaseQueue};
 use crate::object_store::{ObjState, ObjectEntry, SizeHint, Waiter};
 use crate::resources::{Demand, ResourcePool};
 use crate::runtime::{Isolation, RuntimeConfig};
-use crate::task::{TaskBody, TaskRecord, TaskSpec, TaskState, TaskTable};
+use crate::task::{TaskBody, TaskRecord, TaskSpec, TaskState, Tasks};
 use crate::timeline::Timeline;
 use crate::timeline::{TaskEvent, WorkerTimeline};
 use crate::value::{ArgSlot, Value};
@@ -56,7 +56,7 @@ pub(crate) struct Effects {
 pub(crate) struct State {
     pub epoch: Instant,
     pub objects: IdMap<ObjectId, ObjectEntry>,
-    pub tasks: Arc<Mutex<TaskTable>>,
+    pub tasks: Arc<Tasks>,
     pub waiting: IdMap<TaskId, TaskSpec>,
     pub ready: VecDeque<TaskSpec>,
     pub pool: ResourcePool,
@@ -139,7 +139,7 @@ impl State {
         } else {
             TaskState::Scheduled
         };
-        self.tasks.lock().insert(tid, record);
+        self.tasks.lock(tid).insert(tid, record);
         if let Some(cause) = failed {
             let err = RuntimeError::UpstreamFailed {
                 function: spec.function.to_string(),
@@ -183,7 +183,7 @@ impl State {
         start: Option<u64>,
         result: Result<(), &RuntimeError>,
     ) {
-        self.tasks.lock().finish(tid, start, result, None);
+        self.tasks.lock(tid).finish(tid, start, result, None);
     }
 
     /// Stores a task's outcome and moves (or fails) the tasks waiting on it.
@@ -219,7 +219,7 @@ impl State {
                         s.pending_deps -= 1;
                         if s.pending_deps == 0 {
                             let s = self.waiting.remove(&t).expect("present");
-                            if let Some(r) = self.tasks.lock().get_mut(&t) {
+                            if let Some(r) = self.tasks.lock(t).get_mut(&t) {
                                 r.state = TaskState::Scheduled;
                             }
                             self.ready.push_back(s);
@@ -269,7 +269,7 @@ impl State {
         let pid = worker
             .and_then(|w| self.workers.get(&w))
             .and_then(|w| w.pid);
-        if let Some(r) = self.tasks.lock().get_mut(&spec.id) {
+        if let Some(r) = self.tasks.lock(spec.id).get_mut(&spec.id) {
             r.state = TaskState::Running;
             r.worker = worker;
             r.worker_pid = pid;
@@ -366,7 +366,7 @@ impl State {
     pub fn retry(&mut self, spec: TaskSpec, fx: &mut Effects) {
         self.pool.release(&spec.demand);
         if spec.attempts <= spec.max_retries && !self.shutdown {
-            if let Some(r) = self.tasks.lock().get_mut(&spec.id) {
+            if let Some(r) = self.tasks.lock(spec.id).get_mut(&spec.id) {
                 r.state = TaskState::Scheduled;
             }
             self.ready.push_front(spec);
@@ -435,7 +435,7 @@ impl State {
 pub(crate) struct Inner {
     pub config: RuntimeConfig,
     pub state: Mutex<State>,
-    pub tasks: Arc<Mutex<TaskTable>>,
+    pub tasks: Arc<Tasks>,
     pub release: Arc<ReleaseQueue>,
     next_id: AtomicU64,
     pub node: NodeId,
@@ -456,7 +456,7 @@ impl Inner {
                 .num_worker_processes
                 .unwrap_or_else(|| (config.num_cpus.ceil() as usize).max(1)),
         };
-        let tasks = Arc::new(Mutex::new(TaskTable::new(config.task_history, epoch)));
+        let tasks = Arc::new(Tasks::new(config.task_history, epoch));
         let state = State {
             epoch,
             objects: IdMap::default(),
@@ -671,14 +671,14 @@ impl Inner {
         worker: Option<(WorkerId, Option<u32>)>,
     ) {
         self.tasks
-            .lock()
+            .lock(tid)
             .finish(tid, start, result.as_ref().map(|_| ()), worker);
     }
 
     /// `record_finish` with the end time already read (a task's own end-of-execution time).
     pub fn record_finish_at(&self, tid: TaskId, result: &Result<Value, RuntimeError>, end: u64) {
         self.tasks
-            .lock()
+            .lock(tid)
             .finish_at(tid, None, result.as_ref().map(|_| ()), None, end);
     }
 
@@ -719,9 +719,19 @@ impl Inner {
         }
         // One clock read and one lock of each table for the whole batch.
         let now = self.now();
-        {
-            let mut t = self.tasks.lock();
-            for c in done.iter() {
+        // Each shard the batch touches is locked once.
+        let mut shards = 0u32;
+        for c in done.iter() {
+            shards |= 1 << self.tasks.shard_of(c.event.task);
+        }
+        while shards != 0 {
+            let k = shards.trailing_zeros() as usize;
+            shards &= shards - 1;
+            let mut t = self.tasks.shards()[k].lock();
+            for c in done
+                .iter()
+                .filter(|c| self.tasks.shard_of(c.event.task) == k)
+            {
                 t.finish_at(
                     c.event.task,
                     Some(c.event.get_args),

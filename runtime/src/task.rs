@@ -248,6 +248,38 @@ impl TaskTable {
     }
 }
 
+/// The task table split by task id into shards with a lock each, so clients submitting at the
+/// same time (and actors storing results) rarely wait on one another. A small `history` keeps
+/// one shard, so the "last `history` finished tasks" bound stays exact there; with many
+/// shards each keeps its share of it.
+pub(crate) struct Tasks {
+    shards: Box<[parking_lot::Mutex<TaskTable>]>,
+}
+
+impl Tasks {
+    pub fn new(history: usize, epoch: std::time::Instant) -> Self {
+        let n = if history >= 4096 { 16 } else { 1 };
+        let per = history.div_ceil(n);
+        Tasks {
+            shards: (0..n)
+                .map(|_| parking_lot::Mutex::new(TaskTable::new(per, epoch)))
+                .collect(),
+        }
+    }
+    /// Which shard holds `id`.
+    pub fn shard_of(&self, id: TaskId) -> usize {
+        (id.0 as usize) & (self.shards.len() - 1)
+    }
+    /// The shard holding `id`, locked.
+    pub fn lock(&self, id: TaskId) -> parking_lot::MutexGuard<'_, TaskTable> {
+        self.shards[self.shard_of(id)].lock()
+    }
+    /// Every shard, locked one after another.
+    pub fn shards(&self) -> &[parking_lot::Mutex<TaskTable>] {
+        &self.shards
+    }
+}
+
 /// Which tasks `RuntimeHandle::tasks` lists.
 #[derive(Clone, Debug, Default)]
 pub struct TaskFilter {
