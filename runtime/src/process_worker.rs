@@ -304,10 +304,10 @@ fn run_remote(
                 demand, dep_tasks, ..
             } = spec;
             inner.record_finish(id, None, &result, None);
-            Ok(inner.with(|s, fx| {
+            let (next, flush) = inner.with(|s, fx| {
                 let next = s.finish(worker, id, return_id, &demand, result, Some(worker), fx);
-                if inner.timeline.enabled {
-                    tl.record(TaskEvent {
+                let flush = inner.timeline.enabled
+                    && tl.record(TaskEvent {
                         task: id,
                         function,
                         get_args: t0,
@@ -316,9 +316,12 @@ fn run_remote(
                         end: s.now(),
                         deps: dep_tasks,
                     });
-                }
-                next
-            }))
+                (next, flush)
+            });
+            if flush {
+                tl.flush();
+            }
+            Ok(next)
         }
         Ok(FromWorker::Hello { .. }) | Err(_) => {
             // The process died (or spoke nonsense): retry the task, replace the process.

@@ -695,15 +695,19 @@ impl Inner {
         event: Option<(&WorkerTimeline, TaskEvent)>,
     ) {
         self.record_finish(tid, Some(start), &result, Some((worker, pid)));
-        self.with(|s, fx| {
+        let flush = self.with(|s, fx| {
             s.store_and_dispatch(oid, result, fx);
-            if let Some((tl, mut e)) = event {
-                if self.timeline.enabled {
+            match event {
+                Some((tl, mut e)) if self.timeline.enabled => {
                     e.end = s.now();
-                    tl.record(e);
+                    tl.record(e).then_some(tl)
                 }
+                _ => None,
             }
         });
+        if let Some(tl) = flush {
+            tl.flush();
+        }
     }
 
     /// Stores a batch of finished actor calls under one lock (task table first, as above).
@@ -741,20 +745,25 @@ impl Inner {
                 );
             }
         }
-        self.with(|s, fx| {
+        let flush = self.with(|s, fx| {
             for c in done.iter_mut() {
                 let result = std::mem::replace(&mut c.result, Err(RuntimeError::Shutdown));
                 s.store(c.oid, result, fx);
             }
-            if self.timeline.enabled {
-                tl.record_all(done.drain(..).map(|c| c.event), s.now());
+            let flush = if self.timeline.enabled {
+                tl.record_all(done.drain(..).map(|c| c.event), s.now())
             } else {
                 done.clear();
-            }
+                false
+            };
             if !s.ready.is_empty() {
                 s.dispatch(fx);
             }
+            flush
         });
+        if flush {
+            tl.flush();
+        }
     }
 
     pub fn register_thread(&self, h: JoinHandle<()>) {

@@ -1,7 +1,8 @@
 //! A timeline of every task in Chrome trace format (chrome://tracing, Perfetto).
 //!
-//! Each worker appends to its own buffer (an uncontended lock), so recording stays far below the
-//! 5% throughput budget; buffers are bounded so a long run cannot grow without limit.
+//! Each worker appends to its own buffer (an uncontended lock): under the scheduler's lock only
+//! into a small staging vector that stays in cache, then, outside it, into a bounded ring, so a
+//! long run cannot grow without limit.
 
 use crate::ids::{NodeId, TaskId, WorkerId};
 use parking_lot::Mutex;
@@ -23,32 +24,53 @@ pub(crate) struct TaskEvent {
     pub deps: Vec<TaskId>,
 }
 
+/// How many events a worker stages before moving them into its ring.
+const STAGE: usize = 64;
+
+/// One worker's events: a small staging vector written while the scheduler's lock is held
+/// (it stays in cache), and the bounded ring it is moved into afterwards, outside that lock.
+/// Writing straight into the ring put a cache miss (the oldest event, read to be dropped and
+/// overwritten) inside the scheduler's critical section of every task.
+struct Buf {
+    ring: VecDeque<TaskEvent>,
+    staged: Vec<TaskEvent>,
+}
+
 /// The buffer one worker writes to.
 pub(crate) struct WorkerTimeline {
     worker: WorkerId,
     label: String,
-    events: Mutex<VecDeque<TaskEvent>>,
+    events: Mutex<Buf>,
     capacity: usize,
 }
 
 impl WorkerTimeline {
-    pub fn record(&self, e: TaskEvent) {
-        let mut ev = self.events.lock();
-        if ev.len() >= self.capacity {
-            ev.pop_front();
-        }
-        ev.push_back(e);
+    /// Records an event; true when the caller should `flush` (once it holds no other lock).
+    pub fn record(&self, e: TaskEvent) -> bool {
+        let mut b = self.events.lock();
+        b.staged.push(e);
+        b.staged.len() >= STAGE
     }
 
-    /// Records a batch under one lock, each event ending at `end`.
-    pub fn record_all(&self, events: impl Iterator<Item = TaskEvent>, end: u64) {
-        let mut ev = self.events.lock();
+    /// Records a batch, each event ending at `end`; true when the caller should `flush`.
+    pub fn record_all(&self, events: impl Iterator<Item = TaskEvent>, end: u64) -> bool {
+        let mut b = self.events.lock();
         for mut e in events {
             e.end = end;
-            if ev.len() >= self.capacity {
-                ev.pop_front();
+            b.staged.push(e);
+        }
+        b.staged.len() >= STAGE
+    }
+
+    /// Moves staged events into the bounded ring.
+    pub fn flush(&self) {
+        let mut b = self.events.lock();
+        let Buf { ring, staged } = &mut *b;
+        for e in staged.drain(..) {
+            if ring.len() >= self.capacity {
+                ring.pop_front();
             }
-            ev.push_back(e);
+            ring.push_back(e);
         }
     }
 }
@@ -74,7 +96,10 @@ impl Timeline {
         let w = Arc::new(WorkerTimeline {
             worker,
             label,
-            events: Mutex::new(VecDeque::new()),
+            events: Mutex::new(Buf {
+                ring: VecDeque::new(),
+                staged: Vec::with_capacity(STAGE),
+            }),
             capacity: self.capacity,
         });
         if self.enabled {
@@ -92,7 +117,8 @@ impl Timeline {
         let mut all: Vec<(String, WorkerId, TaskEvent)> = Vec::new();
         for w in &workers {
             let tid = format!("worker:{}", w.label);
-            for e in w.events.lock().iter() {
+            let b = w.events.lock();
+            for e in b.ring.iter().chain(b.staged.iter()) {
                 producers.insert(e.task, (tid.clone(), e.end));
                 all.push((tid.clone(), w.worker, e.clone()));
             }

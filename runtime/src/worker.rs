@@ -97,11 +97,11 @@ fn execute(
     // Recorded under the store's lock, before any getter wakes, so a timeline written right
     // after `get` returns already holds this task.
     inner.record_finish_at(id, &result, t2);
-    inner.with(|s, fx| {
+    let (next, flush) = inner.with(|s, fx| {
         let next = s.finish(worker, id, return_id, &demand, result, None, fx);
-        if inner.timeline.enabled {
-            // `finish` just started this worker's next task after storing this one's value:
-            // that start time is this task's end, no second clock read needed.
+        // `finish` just started this worker's next task after storing this one's value:
+        // that start time is this task's end, no second clock read needed.
+        let flush = inner.timeline.enabled && {
             let end = if next.is_some() {
                 s.last_start
             } else {
@@ -115,8 +115,13 @@ fn execute(
                 store: t2,
                 end,
                 deps: dep_tasks,
-            });
-        }
-        next
-    })
+            })
+        };
+        (next, flush)
+    });
+    // Staged events move into the ring outside the scheduler's lock.
+    if flush {
+        tl.flush();
+    }
+    next
 }
