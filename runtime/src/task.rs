@@ -258,6 +258,7 @@ pub(crate) struct Tasks {
 
 impl Tasks {
     pub fn new(history: usize, epoch: std::time::Instant) -> Self {
+        // `shard_of` picks among 16.
         let n = if history >= 4096 { 16 } else { 1 };
         let per = history.div_ceil(n);
         Tasks {
@@ -266,9 +267,15 @@ impl Tasks {
                 .collect(),
         }
     }
-    /// Which shard holds `id`.
+    /// Which shard holds `id`: its low four bits folded with the next twelve, so consecutive ids
+    /// land on different shards and ids drawn in a regular stride (say a `put` between
+    /// submissions) still spread over every shard, each keeping its share of the history.
     pub fn shard_of(&self, id: TaskId) -> usize {
-        (id.0 as usize) & (self.shards.len() - 1)
+        if self.shards.len() == 1 {
+            return 0;
+        }
+        let x = id.0;
+        ((x ^ (x >> 4) ^ (x >> 8) ^ (x >> 12)) & 15) as usize
     }
     /// The shard holding `id`, locked.
     pub fn lock(&self, id: TaskId) -> parking_lot::MutexGuard<'_, TaskTable> {
