@@ -32,7 +32,7 @@ def main():
     y0, y1 = min(ally), max(ally)
     if y1 == y0:
         y1 = y0 + 1
-    W, H, L, R, T, B = 640, 400, 70, 20, 40, 50
+    W, H, L, R, T, B = 640, 400, 70, 40, 40, 50
     sx = lambda x: L + (x - x0) / (x1 - x0 or 1) * (W - L - R)
     sy = lambda y: H - B - (y - y0) / (y1 - y0) * (H - T - B)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
