@@ -88,6 +88,8 @@ pub const TIME_KEYS: &[&str] = &[
     "info/sample_time_ms",
     "info/learn_time_ms",
     "info/update_time_ms",
+    "info/worker_sample_and_grad_time_ms",
+    "info/grads_per_s",
 ];
 
 /// The result flattened to `a/b/c` paths, numbers only (booleans as 0/1).

@@ -185,14 +185,7 @@ fn run_seeded(dir: &std::path::Path, extra: &[&str]) -> Vec<serde_json::Value> {
 }
 
 pub fn strip_times(v: &serde_json::Value) -> serde_json::Value {
-    let mut v = v.clone();
-    for k in ["time_this_iter_s", "time_total_s", "timestamp"] {
-        v.as_object_mut().unwrap().remove(k);
-    }
-    for k in ["sample_time_ms", "learn_time_ms", "update_time_ms"] {
-        v["info"].as_object_mut().unwrap().remove(k);
-    }
-    v
+    rllib::result::without_times(v)
 }
 
 #[test]

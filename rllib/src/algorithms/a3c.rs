@@ -10,6 +10,7 @@ use crate::config::TrainerConfig;
 use crate::error::Result;
 use crate::evaluation::{EpisodeStats, RunningStat, SampleBatch};
 use crate::policy::adam::global_norm;
+use crate::policy::torch_policy::column_tensor;
 use crate::policy::TorchPolicy;
 
 /// What the A3C loss needs of the config (plain data, so it can travel to workers).
@@ -77,11 +78,7 @@ pub fn a3c_loss(
     cfg: &A3cLossConfig,
 ) -> (Tensor, Tensor) {
     let dev = policy.device;
-    let col = |d: &[f32], w: usize| {
-        let t = Tensor::from_slice(d);
-        let t = if w > 0 { t.view([-1, w as i64]) } else { t };
-        t.to_device(dev)
-    };
+    let col = |d: &[f32], w: usize| column_tensor(d, w, dev);
     let obs = col(&batch.obs, batch.obs_dim);
     let actions = col(&batch.actions, batch.action_dim);
     let adv = col(&batch.advantages, 0);

@@ -10,6 +10,7 @@ use crate::algorithms::learner::Learner;
 use crate::config::TrainerConfig;
 use crate::error::Result;
 use crate::evaluation::SampleBatch;
+use crate::policy::torch_policy::column_tensor;
 use crate::policy::{ActionDistKind, TorchPolicy};
 
 /// Statistics of one learning step, reported under `info/learner/default_policy/`.
@@ -105,18 +106,6 @@ pub fn ppo_loss(
 
 /// PPO's learning step.
 impl Learner {
-    /// A per-row column: `[n]` for width 0 (scalars), `[n, width]` otherwise, so a
-    /// one-dimensional observation still forms a matrix.
-    fn column(&self, data: &[f32], width: usize) -> Tensor {
-        let t = Tensor::from_slice(data);
-        let t = if width > 0 {
-            t.view([-1, width as i64])
-        } else {
-            t
-        };
-        t.to_device(self.policy.device)
-    }
-
     /// `num_sgd_iter` epochs of shuffled minibatches over `batch`, then the KL update.
     pub fn learn_on_batch(&mut self, batch: &SampleBatch) -> Result<LearnerStats> {
         let n = batch.count;
@@ -129,13 +118,14 @@ impl Learner {
                 *a = ((*a as f64 - mean) / std) as f32;
             }
         }
-        let obs = self.column(&batch.obs, batch.obs_dim);
-        let actions = self.column(&batch.actions, batch.action_dim);
-        let old_logp = self.column(&batch.action_logp, 0);
-        let old_dist = self.column(&batch.action_dist_inputs, batch.dist_dim);
-        let adv = self.column(&adv, 0);
-        let targets = self.column(&batch.value_targets, 0);
-        let old_vf = self.column(&batch.vf_preds, 0);
+        let dev = self.policy.device;
+        let obs = column_tensor(&batch.obs, batch.obs_dim, dev);
+        let actions = column_tensor(&batch.actions, batch.action_dim, dev);
+        let old_logp = column_tensor(&batch.action_logp, 0, dev);
+        let old_dist = column_tensor(&batch.action_dist_inputs, batch.dist_dim, dev);
+        let adv = column_tensor(&adv, 0, dev);
+        let targets = column_tensor(&batch.value_targets, 0, dev);
+        let old_vf = column_tensor(&batch.vf_preds, 0, dev);
         let params = self.policy.parameters();
         let mb = self.config.sgd_minibatch_size.min(n).max(1);
         let mut indices: Vec<i64> = (0..n as i64).collect();

@@ -79,13 +79,4 @@ impl SampleBatch {
             _ => {}
         }
     }
-
-    /// Concatenates batches in order.
-    pub fn concat(batches: Vec<SampleBatch>) -> SampleBatch {
-        let mut out = SampleBatch::default();
-        for b in batches {
-            out.append(b);
-        }
-        out
-    }
 }

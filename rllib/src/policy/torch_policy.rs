@@ -199,6 +199,18 @@ impl TorchPolicy {
     }
 }
 
+/// A sample-batch column as a tensor on `device`: `[n]` for width 0 (scalars), `[n, width]`
+/// otherwise, so a one-dimensional observation still forms a matrix.
+pub fn column_tensor(data: &[f32], width: usize, device: Device) -> Tensor {
+    let t = Tensor::from_slice(data);
+    let t = if width > 0 {
+        t.view([-1, width as i64])
+    } else {
+        t
+    };
+    t.to_device(device)
+}
+
 /// A tensor copied out to a named, plain f32 tensor.
 pub fn to_named(name: String, t: &Tensor) -> Result<NamedTensor> {
     let shape = t.size();
