@@ -4,7 +4,7 @@
 
 use envs::{Action, Env, Space, Step};
 use rllib::config::resolve_config;
-use rllib::Trainer;
+use rllib::{Algorithm, Trainer};
 
 /// A corridor of `len` cells: start at 0, reach the end (reward 1) by moving right.
 struct Corridor {
@@ -59,6 +59,8 @@ impl Env for Corridor {
 }
 
 fn main() -> anyhow::Result<()> {
+    // With `worker_isolation: process` the workers are this program started again.
+    runtime::worker_main_if_requested();
     envs::register_with_max_steps("Corridor-v0", 100, || Box::new(Corridor::new(8)));
     let user = serde_json::json!({
         "env": "Corridor-v0", "seed": 1, "num_workers": 0, "num_envs_per_worker": 4,
@@ -66,19 +68,17 @@ fn main() -> anyhow::Result<()> {
         "num_sgd_iter": 6, "lr": 0.003, "model": {"fcnet_hiddens": [16]}
     });
     let config = resolve_config(
-        "PPO",
+        Algorithm::Ppo,
         user.as_object().cloned().unwrap_or_default(),
         "example",
         &mut Vec::new(),
     )?;
-    let mut trainer = Trainer::new("PPO", config)?;
+    let mut trainer = Trainer::from_algorithm(Algorithm::Ppo, config)?;
     for _ in 0..15 {
         let r = trainer.train()?;
         println!(
             "iter {} mean return {:.3} mean length {:.1}",
-            r["training_iteration"],
-            r["episode_reward_mean"].as_f64().unwrap_or(f64::NAN),
-            r["episode_len_mean"].as_f64().unwrap_or(f64::NAN)
+            r.training_iteration, r.episodes.return_mean, r.episodes.len_mean
         );
     }
     let dir = std::env::temp_dir().join("corridor-example");

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::error::{Result, RllibError};
+use crate::algorithm::Algorithm;
+use crate::error::{ConfigError, Result, RllibError};
+use crate::result::{canonical_stop_key, known_result_paths};
 
-/// The algorithms this project trains.
-pub const KNOWN_ALGORITHMS: &[&str] = &["PPO", "A3C", "A2C"];
+pub use crate::policy::model::{Activation, ModelConfig};
 
 /// How a rollout worker cuts its samples into fragments (RLlib's `batch_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,18 +29,6 @@ pub enum BatchMode {
     CompleteEpisodes,
 }
 
-/// Activation of the hidden layers of a fully connected model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// Hyperbolic tangent (RLlib's default).
-    Tanh,
-    /// Rectified linear unit.
-    Relu,
-    /// No activation.
-    Linear,
-}
-
 /// Observation preprocessing on the workers (RLlib's `observation_filter`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FilterKind {
@@ -47,24 +36,6 @@ pub enum FilterKind {
     NoFilter,
     /// Running mean and standard deviation, synced from workers to the learner.
     MeanStdFilter,
-}
-
-/// RLlib's `model` config for fully connected networks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    /// Sizes of the hidden layers.
-    pub fcnet_hiddens: Vec<usize>,
-    /// Activation after each hidden layer.
-    pub fcnet_activation: Activation,
-    /// Whether policy and value function share the hidden layers.
-    pub vf_share_layers: bool,
-    /// For `Box` actions: a state-independent, learned log-std instead of a network output.
-    pub free_log_std: bool,
-    /// RLlib 0.x: squash continuous actions into the space's bounds with tanh when stepping,
-    /// instead of clipping them.
-    #[serde(default)]
-    pub squash_to_range: bool,
 }
 
 /// Every setting of a trainer, after defaults, aliases and validation.
@@ -147,6 +118,32 @@ pub struct TrainerConfig {
     /// A3C: gradients applied per optimizer step.
     #[serde(default = "d_grads_per_step")]
     pub grads_per_step: usize,
+    /// Where remote rollout workers run: `thread` (threads of this process, the default) or
+    /// `process` (one worker process each, so a crash or `kill -9` takes only that worker).
+    #[serde(default)]
+    pub worker_isolation: WorkerIsolation,
+    /// RLlib's `restart_failed_env_runners` (old name `recreate_failed_workers`): a remote
+    /// rollout worker whose process dies or whose env panics is recreated (same index and
+    /// seed stream, the learner's current weights and filter) and training goes on. When
+    /// false such a failure stops training with an error naming the worker.
+    #[serde(default = "d_true")]
+    pub restart_failed_env_runners: bool,
+    /// RLlib's `max_num_env_runner_restarts`: how many recreations a run may make in all
+    /// before a further failure stops it.
+    #[serde(default = "d_max_restarts")]
+    pub max_num_env_runner_restarts: u32,
+}
+
+/// Where remote rollout workers run (`worker_isolation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerIsolation {
+    /// Threads of the trainer's process: no serialization, shared memory.
+    #[default]
+    Thread,
+    /// One worker process per rollout worker (the trainer's binary started again; its
+    /// `main` must call `runtime::worker_main_if_requested()` first).
+    Process,
 }
 
 // Defaults of algorithm-specific fields, for configs of algorithms that lack them.
@@ -174,6 +171,15 @@ fn d_true() -> bool {
 fn d_grads_per_step() -> usize {
     100
 }
+fn d_max_restarts() -> u32 {
+    1000
+}
+
+/// The largest `num_threads_per_worker` accepted (libtorch takes an `i32`; far more threads
+/// than any machine has only slows it down).
+pub const MAX_THREADS_PER_WORKER: usize = 1024;
+/// The largest `worker_slowdown` factor accepted.
+pub const MAX_WORKER_SLOWDOWN: f64 = 1000.0;
 
 /// Config keys that take the same meaning under an old name.
 const ALIASES: &[(&str, &str)] = &[
@@ -188,6 +194,9 @@ const ALIASES: &[(&str, &str)] = &[
         "metrics_smoothing_episodes",
     ),
     ("lambda_", "lambda"),
+    ("recreate_failed_workers", "restart_failed_env_runners"),
+    ("recreate_failed_env_runners", "restart_failed_env_runners"),
+    ("max_num_worker_restarts", "max_num_env_runner_restarts"),
 ];
 
 /// Keys RLlib used that mean nothing here; each is accepted with a warning.
@@ -231,7 +240,7 @@ const EXPERIMENT_KEYS: &[&str] = &[
 
 /// RLlib's defaults for an algorithm, as a JSON object of canonical keys. The keys of this
 /// object are exactly the keys the algorithm accepts.
-pub fn defaults(algorithm: &str) -> Value {
+pub fn defaults(algorithm: Algorithm) -> Value {
     let mut d = json!({
         "env": "",
         "num_workers": 2,
@@ -263,10 +272,13 @@ pub fn defaults(algorithm: &str) -> Value {
         "clip_actions": true,
         "num_threads_per_worker": 1,
         "explore": true,
-        "worker_slowdown": null
+        "worker_slowdown": null,
+        "worker_isolation": "thread",
+        "restart_failed_env_runners": true,
+        "max_num_env_runner_restarts": 1000
     });
     let specific = match algorithm {
-        "PPO" => json!({
+        Algorithm::Ppo => json!({
             "train_batch_size": 4000,
             "lr": 5e-5,
             "clip_param": 0.3,
@@ -277,7 +289,7 @@ pub fn defaults(algorithm: &str) -> Value {
             "sgd_minibatch_size": 128,
             "standardize_advantages": true
         }),
-        "A3C" => json!({
+        Algorithm::A3c => json!({
             "rollout_fragment_length": 10,
             "lr": 1e-4,
             "grad_clip": 40.0,
@@ -286,7 +298,7 @@ pub fn defaults(algorithm: &str) -> Value {
             "min_iter_time_s": 5.0,
             "grads_per_step": 100
         }),
-        "A2C" => json!({
+        Algorithm::A2c => json!({
             "rollout_fragment_length": 20,
             "lr": 1e-4,
             "grad_clip": 40.0,
@@ -294,7 +306,6 @@ pub fn defaults(algorithm: &str) -> Value {
             "entropy_coeff": 0.01,
             "min_iter_time_s": 10.0
         }),
-        _ => json!({}),
     };
     if let (Some(d), Value::Object(s)) = (d.as_object_mut(), specific) {
         d.extend(s);
@@ -308,7 +319,7 @@ pub struct Experiment {
     /// The experiment's name (the file's top-level key).
     pub name: String,
     /// The algorithm (`run`).
-    pub run: String,
+    pub run: Algorithm,
     /// Stop conditions: result paths (`a/b`) and the threshold that ends training.
     pub stop: BTreeMap<String, f64>,
     /// The trainer config.
@@ -327,8 +338,27 @@ pub struct Experiment {
     pub grid: Vec<(String, Value)>,
 }
 
-fn config_err(msg: impl Into<String>) -> RllibError {
-    RllibError::Config(msg.into())
+fn invalid(at: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        at: at.into(),
+        message: message.into(),
+    }
+}
+
+fn invalid_value(at: &str, key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::InvalidValue {
+        at: at.to_string(),
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+fn unknown_key<'a>(at: &str, key: &str, known: impl IntoIterator<Item = &'a str>) -> ConfigError {
+    ConfigError::UnknownKey {
+        at: at.to_string(),
+        key: key.to_string(),
+        suggestion: nearest(key, known).map(str::to_string),
+    }
 }
 
 /// The known key nearest to `key` by edit distance, if any is close.
@@ -341,26 +371,19 @@ pub fn nearest<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Optio
         .map(|(_, k)| k)
 }
 
-fn did_you_mean<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> String {
-    match nearest(key, known) {
-        Some(k) => format!(" (did you mean '{k}'?)"),
-        None => String::new(),
-    }
-}
-
 /// Parses YAML (or JSON, a subset of YAML) text, reporting syntax errors with line and column.
 pub fn parse_yaml(text: &str, origin: &str) -> Result<Value> {
     let yaml: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
-            Some(loc) => config_err(format!(
-                "{origin}:{}:{}: YAML syntax error: {}",
-                loc.line(),
-                loc.column(),
-                strip_location(&e.to_string())
-            )),
-            None => config_err(format!("{origin}: YAML syntax error: {e}")),
+            Some(loc) => ConfigError::Syntax {
+                origin: origin.to_string(),
+                line: loc.line(),
+                column: loc.column(),
+                message: strip_location(&e.to_string()),
+            },
+            None => invalid(origin, format!("YAML syntax error: {e}")),
         })?;
-    serde_json::to_value(&yaml).map_err(|e| config_err(format!("{origin}: {e}")))
+    Ok(serde_json::to_value(&yaml).map_err(|e| invalid(origin, e.to_string()))?)
 }
 
 fn strip_location(msg: &str) -> String {
@@ -376,12 +399,14 @@ pub fn load_experiment_file(path: &Path) -> Result<Vec<Experiment>> {
     let origin = path.display().to_string();
     let doc = parse_yaml(&text, &origin)?;
     let Value::Object(top) = doc else {
-        return Err(config_err(format!(
-            "{origin}: expected a mapping of experiment names to {{env, run, stop, config}}"
-        )));
+        return Err(invalid(
+            &origin,
+            "expected a mapping of experiment names to {env, run, stop, config}",
+        )
+        .into());
     };
     if top.is_empty() {
-        return Err(config_err(format!("{origin}: no experiment in the file")));
+        return Err(invalid(&origin, "no experiment in the file").into());
     }
     let mut out = Vec::new();
     for (name, spec) in top {
@@ -394,7 +419,7 @@ pub fn load_experiment_file(path: &Path) -> Result<Vec<Experiment>> {
 /// combination; grids are taken in sorted key order, later ones varying fastest.
 pub fn experiments_from_spec(name: &str, spec: Value, origin: &str) -> Result<Vec<Experiment>> {
     expand_grid(&spec)
-        .map_err(|e| config_err(format!("{origin}: experiment '{name}': {e}")))?
+        .map_err(|e| invalid(format!("{origin}: experiment '{name}'"), e))?
         .into_iter()
         .map(|(spec, grid)| {
             let mut e = experiment_from_spec(name, spec, origin)?;
@@ -472,75 +497,70 @@ fn find_grids(
 pub fn experiment_from_spec(name: &str, spec: Value, origin: &str) -> Result<Experiment> {
     let at = format!("{origin}: experiment '{name}'");
     let Value::Object(spec) = spec else {
-        return Err(config_err(format!(
-            "{at}: expected a mapping with env, run, stop and config"
-        )));
+        return Err(invalid(&at, "expected a mapping with env, run, stop and config").into());
     };
     for key in spec.keys() {
         if !EXPERIMENT_KEYS.contains(&key.as_str()) {
-            return Err(config_err(format!(
-                "{at}: unknown key '{key}'{}",
-                did_you_mean(key, EXPERIMENT_KEYS.iter().copied())
-            )));
+            return Err(unknown_key(&at, key, EXPERIMENT_KEYS.iter().copied()).into());
         }
     }
-    let run = match spec.get("run") {
-        Some(Value::String(s)) => s.clone(),
+    let run: Algorithm = match spec.get("run") {
+        Some(Value::String(s)) => s.parse().map_err(|e: crate::algorithm::UnknownAlgorithm| {
+            invalid_value(&at, "run", e.to_string())
+        })?,
         Some(other) => {
-            return Err(config_err(format!(
-                "{at}: 'run' must be a string, got {other}"
-            )))
+            return Err(invalid_value(&at, "run", format!("must be a string, got {other}")).into())
         }
         None => {
-            return Err(config_err(format!(
-                "{at}: missing 'run' (one of {})",
-                KNOWN_ALGORITHMS.join(", ")
-            )))
+            return Err(invalid(
+                &at,
+                format!("missing 'run' (one of {})", Algorithm::known_names()),
+            )
+            .into())
         }
     };
-    if !KNOWN_ALGORITHMS.contains(&run.as_str()) {
-        return Err(config_err(format!(
-            "{at}: unknown algorithm '{run}'; known algorithms: {}",
-            KNOWN_ALGORITHMS.join(", ")
-        )));
-    }
     let mut user_config = match spec.get("config") {
         Some(Value::Object(m)) => m.clone(),
         Some(Value::Null) | None => Map::new(),
         Some(other) => {
-            return Err(config_err(format!(
-                "{at}: 'config' must be a mapping, got {other}"
-            )))
+            return Err(
+                invalid_value(&at, "config", format!("must be a mapping, got {other}")).into(),
+            )
         }
     };
     if let Some(env) = spec.get("env") {
         user_config.insert("env".into(), env.clone());
     }
     let mut warnings = Vec::new();
-    let config = resolve_config(&run, user_config, &format!("{at}: config"), &mut warnings)?;
+    let config = resolve_config(run, user_config, &format!("{at}: config"), &mut warnings)?;
     let stop = parse_stop(spec.get("stop"), &at)?;
     let checkpoint_freq = match spec.get("checkpoint_freq") {
         None | Some(Value::Null) => 0,
         Some(v) => v.as_u64().ok_or_else(|| {
-            config_err(format!(
-                "{at}: checkpoint_freq must be a non-negative integer, got {v}"
-            ))
+            invalid_value(
+                &at,
+                "checkpoint_freq",
+                format!("must be a non-negative integer, got {v}"),
+            )
         })? as usize,
     };
     let checkpoint_at_end = match spec.get("checkpoint_at_end") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(v) => {
-            return Err(config_err(format!(
-                "{at}: checkpoint_at_end must be true or false, got {v}"
-            )))
+            return Err(invalid_value(
+                &at,
+                "checkpoint_at_end",
+                format!("must be true or false, got {v}"),
+            )
+            .into())
         }
     };
     let path_key = |key: &str| -> Result<Option<PathBuf>> {
         match spec.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(expand_home(s))),
-            Some(v) => Err(config_err(format!("{at}: {key} must be a path, got {v}"))),
+            Some(v) => Err(invalid_value(&at, key, format!("must be a path, got {v}")).into()),
         }
     };
     let local_dir = path_key("local_dir")?.or(path_key("storage_path")?);
@@ -574,22 +594,28 @@ fn parse_stop(stop: Option<&Value>, at: &str) -> Result<BTreeMap<String, f64>> {
         if stop.is_null() {
             return Ok(out);
         }
-        return Err(config_err(format!(
-            "{at}: 'stop' must be a mapping of result keys to thresholds"
-        )));
+        return Err(
+            invalid_value(at, "stop", "must be a mapping of result keys to thresholds").into(),
+        );
     };
-    let known = crate::result::known_result_paths();
+    let known = known_result_paths();
     for (key, v) in m {
-        let path = crate::result::canonical_stop_key(key);
+        let path = canonical_stop_key(key);
         if !known.iter().any(|k| k == &path) {
-            return Err(config_err(format!(
-                "{at}: stop key '{key}' is never in a result{}",
-                did_you_mean(key, known.iter().map(|s| s.as_str()))
-            )));
+            return Err(ConfigError::UnknownStopKey {
+                at: at.to_string(),
+                key: key.clone(),
+                suggestion: nearest(key, known.iter().map(|s| s.as_str())).map(str::to_string),
+            }
+            .into());
         }
-        let x = v
-            .as_f64()
-            .ok_or_else(|| config_err(format!("{at}: stop.{key} must be a number, got {v}")))?;
+        let x = v.as_f64().ok_or_else(|| {
+            invalid_value(
+                at,
+                &format!("stop.{key}"),
+                format!("must be a number, got {v}"),
+            )
+        })?;
         out.insert(path, x);
     }
     Ok(out)
@@ -597,7 +623,7 @@ fn parse_stop(stop: Option<&Value>, at: &str) -> Result<BTreeMap<String, f64>> {
 
 /// Applies aliases, warnings, defaults and validation to a user's config mapping.
 pub fn resolve_config(
-    algorithm: &str,
+    algorithm: Algorithm,
     user: Map<String, Value>,
     at: &str,
     warnings: &mut Vec<String>,
@@ -628,15 +654,15 @@ pub fn resolve_config(
             .map(|(_, c)| c.to_string())
             .unwrap_or_else(|| key.clone());
         let Some(slot) = merged.get_mut(&canonical) else {
-            return Err(config_err(format!(
-                "{at}: unknown key '{key}'{}",
-                did_you_mean(&key, known.iter().map(|s| s.as_str()))
-            )));
+            return Err(unknown_key(at, &key, known.iter().map(|s| s.as_str())).into());
         };
         if let Some(prev) = seen_canonical.insert(canonical.clone(), key.clone()) {
-            return Err(config_err(format!(
-                "{at}: '{prev}' and '{key}' are the same setting; give only one"
-            )));
+            return Err(ConfigError::DuplicateKey {
+                at: at.to_string(),
+                first: prev,
+                second: key,
+            }
+            .into());
         }
         if canonical == "model" {
             merge_model(slot, value, at)?;
@@ -646,39 +672,37 @@ pub fn resolve_config(
     }
     // `num_gpus` is resolved against the machine when the policy is built.
     let config: TrainerConfig = serde_path_to_error::deserialize(merged)
-        .map_err(|e| config_err(format!("{at}.{}: {}", e.path(), e.inner())))?;
+        .map_err(|e| invalid_value(at, &e.path().to_string(), e.inner().to_string()))?;
     validate(&config, algorithm, at)?;
     Ok(config)
 }
 
 fn merge_model(slot: &mut Value, value: Value, at: &str) -> Result<()> {
     let Value::Object(user) = value else {
-        return Err(config_err(format!(
-            "{at}.model: must be a mapping, got {value}"
-        )));
+        return Err(invalid_value(at, "model", format!("must be a mapping, got {value}")).into());
     };
     let Some(model) = slot.as_object_mut() else {
-        return Err(config_err(format!(
-            "{at}.model: internal default is not a mapping"
-        )));
+        return Err(invalid_value(at, "model", "internal default is not a mapping").into());
     };
     let known: Vec<String> = model.keys().cloned().collect();
     for (k, v) in user {
         match model.get_mut(&k) {
             Some(s) => *s = v,
             None => {
-                return Err(config_err(format!(
-                    "{at}.model: unknown key '{k}'{}",
-                    did_you_mean(&k, known.iter().map(|s| s.as_str()))
-                )))
+                return Err(unknown_key(
+                    &format!("{at}.model"),
+                    &k,
+                    known.iter().map(|s| s.as_str()),
+                )
+                .into())
             }
         }
     }
     Ok(())
 }
 
-fn validate(c: &TrainerConfig, algorithm: &str, at: &str) -> Result<()> {
-    let bad = |key: &str, why: &str| Err(config_err(format!("{at}.{key}: {why}")));
+fn validate(c: &TrainerConfig, algorithm: Algorithm, at: &str) -> Result<()> {
+    let bad = |key: &str, why: &str| Err(invalid_value(at, key, why).into());
     if c.env.is_empty() {
         return bad("env", "missing: name an env id such as CartPole-v1");
     }
@@ -734,7 +758,7 @@ fn validate(c: &TrainerConfig, algorithm: &str, at: &str) -> Result<()> {
     if c.grads_per_step == 0 {
         return bad("grads_per_step", "must be at least 1");
     }
-    if algorithm == "PPO" && c.sgd_minibatch_size > c.train_batch_size {
+    if algorithm.uses_ppo_loss() && c.sgd_minibatch_size > c.train_batch_size {
         return bad(
             "sgd_minibatch_size",
             &format!(
@@ -752,6 +776,31 @@ fn validate(c: &TrainerConfig, algorithm: &str, at: &str) -> Result<()> {
         }
         if points.iter().any(|p| !(p[1] >= 0.0 && p[1].is_finite())) {
             return bad("lr_schedule", "learning rates must be zero or positive");
+        }
+    }
+    if c.num_threads_per_worker > MAX_THREADS_PER_WORKER {
+        return bad(
+            "num_threads_per_worker",
+            &format!(
+                "must be between 1 and {MAX_THREADS_PER_WORKER}, got {}",
+                c.num_threads_per_worker
+            ),
+        );
+    }
+    for [index, factor] in c.worker_slowdown.iter().flatten() {
+        if !(index.is_finite() && *index >= 0.0 && index.fract() == 0.0) {
+            return bad(
+                "worker_slowdown",
+                &format!("worker index {index} must be a whole number >= 0"),
+            );
+        }
+        if !(factor.is_finite() && (1.0..=MAX_WORKER_SLOWDOWN).contains(factor)) {
+            return bad(
+                "worker_slowdown",
+                &format!(
+                    "slowdown factor {factor} of worker {index} must be between 1 and {MAX_WORKER_SLOWDOWN}"
+                ),
+            );
         }
     }
     if c.model.fcnet_hiddens.contains(&0) {
@@ -825,7 +874,13 @@ mod tests {
     fn tensorflow_era_keys_warn_and_unknown_keys_fail() {
         let mut w = Vec::new();
         let user = serde_json::json!({"env": "CartPole-v1", "framework": "tf", "use_pytorch": false, "log_level": "WARN"});
-        resolve_config("PPO", user.as_object().cloned().unwrap(), "t", &mut w).unwrap();
+        resolve_config(
+            Algorithm::Ppo,
+            user.as_object().cloned().unwrap(),
+            "t",
+            &mut w,
+        )
+        .unwrap();
         assert_eq!(w.len(), 3, "{w:?}");
         assert!(
             w[0].contains("framework") && w[0].contains("libtorch"),
@@ -833,11 +888,17 @@ mod tests {
         );
         let mut w = Vec::new();
         let user = serde_json::json!({"env": "CartPole-v1", "framework": "torch"});
-        resolve_config("PPO", user.as_object().cloned().unwrap(), "t", &mut w).unwrap();
+        resolve_config(
+            Algorithm::Ppo,
+            user.as_object().cloned().unwrap(),
+            "t",
+            &mut w,
+        )
+        .unwrap();
         assert!(w.is_empty());
         let user = serde_json::json!({"env": "CartPole-v1", "clip_param": 0.2});
         let e = resolve_config(
-            "A3C",
+            Algorithm::A3c,
             user.as_object().cloned().unwrap(),
             "t",
             &mut Vec::new(),

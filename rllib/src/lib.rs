@@ -1,11 +1,26 @@
 //! RLlib-style reinforcement learning on the `runtime`: rollout workers, sample batches,
-//! PPO on libtorch, RLlib's experiment files, results, TensorBoard curves and checkpoints.
+//! PPO, A3C and A2C on libtorch, RLlib's experiment files, results, TensorBoard curves and
+//! checkpoints. The `rllib` command line is a thin binary over this library.
 //!
-//! Layers, bottom to top: [`policy`] (model, distributions, weights), [`evaluation`]
-//! (rollout workers, GAE, filters, metrics), [`optimizers`] (who samples, who learns),
-//! [`algorithms`] (losses and defaults), [`trainer`] (the `Trainer` API), [`tune`] (the
-//! experiment loop behind `rllib train`) and [`logging`] (one writer per trial).
+//! Modules, bottom to top (each uses only those before it):
+//! - [`algorithm`]: the [`Algorithm`] enum, parsed once from RLlib's `run` names;
+//! - [`error`]: typed errors ([`RllibError`], [`ConfigError`]);
+//! - [`result`]: an iteration's [`TrainingResult`] and the one place it becomes RLlib's keys;
+//! - [`policy`]: model (with its own [`ModelConfig`]), distributions, Adam, weights;
+//! - [`config`]: experiment files and [`TrainerConfig`] (stop keys checked against `result`);
+//! - [`evaluation`]: rollout workers, sample batches, GAE, filters, episode metrics;
+//! - [`algorithms`]: the losses and the learner;
+//! - [`optimizers`]: who samples and who learns (`WorkerSet`, sync samples, async gradients);
+//! - [`logging`]: one writer per trial, checkpoints;
+//! - [`trainer`]: the [`Trainer`] API;
+//! - [`tune`]: the experiment loop behind `rllib train`.
+//!
+//! Remote rollout workers are runtime actors of a registered class. With
+//! `worker_isolation: process` they run in worker processes that are the trainer's own
+//! program started again: a binary that trains with them must call
+//! `runtime::worker_main_if_requested()` first thing in `main`, as the `rllib` binary does.
 
+pub mod algorithm;
 pub mod algorithms;
 pub mod config;
 pub mod error;
@@ -17,6 +32,9 @@ pub mod result;
 pub mod trainer;
 pub mod tune;
 
-pub use config::{Experiment, TrainerConfig};
-pub use error::{Result, RllibError};
+pub use algorithm::Algorithm;
+pub use config::{Experiment, TrainerConfig, WorkerIsolation};
+pub use error::{ConfigError, Result, RllibError};
+pub use policy::ModelConfig;
+pub use result::TrainingResult;
 pub use trainer::{EvaluationResult, Trainer};

@@ -4,16 +4,21 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::Value;
+use runtime::RuntimeHandle;
 
+use crate::algorithm::Algorithm;
+use crate::algorithms::a3c::{compute_gradients, A3cLossConfig};
 use crate::algorithms::Learner;
 use crate::config::{FilterKind, TrainerConfig};
 use crate::error::{Result, RllibError};
-use crate::evaluation::{MeanStdFilter, MetricsWindow, RunningStat, SampleBatch};
+use crate::evaluation::rollout_worker::WorkerState;
+use crate::evaluation::{EpisodeStats, MeanStdFilter, MetricsWindow, RunningStat, SampleBatch};
 use crate::logging::checkpoint::{self, CheckpointState};
-use crate::optimizers::{AsyncGradientsOptimizer, SyncSamplesOptimizer};
+use crate::optimizers::{AsyncGradientsOptimizer, SyncSamplesOptimizer, WorkerSet};
 use crate::policy::TorchPolicy;
-use crate::result::{build_result, IterationInfo};
+use crate::result::{
+    unix_now, AsyncGradientsStats, EpisodeMetrics, LearnerStats, Timers, TrainingResult,
+};
 
 /// What `evaluate` measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,22 +39,41 @@ enum Optimizer {
     Async(AsyncGradientsOptimizer),
 }
 
+impl Optimizer {
+    fn workers(&mut self) -> &mut WorkerSet {
+        match self {
+            Optimizer::Sync(o) => o.workers(),
+            Optimizer::Async(o) => o.workers(),
+        }
+    }
+
+    fn worker_set(&self) -> &WorkerSet {
+        match self {
+            Optimizer::Sync(o) => o.worker_set(),
+            Optimizer::Async(o) => o.worker_set(),
+        }
+    }
+}
+
 /// What one inner step of an iteration produced.
-#[derive(Default)]
 struct StepOutcome {
     steps: usize,
-    episodes: Vec<crate::evaluation::EpisodeStats>,
-    learner: Value,
-    optimizer: serde_json::Map<String, Value>,
+    episodes: Vec<EpisodeStats>,
+    learner: LearnerStats,
+    async_gradients: Option<AsyncGradientsStats>,
     sample_time: f64,
     learn_time: f64,
     update_time: f64,
 }
 
 /// A trainer for one algorithm on one env: the learner, its rollout workers and counters.
+///
+/// With remote workers in process mode (`worker_isolation: process`) the worker processes
+/// are this program started again: its `main` must call `runtime::worker_main_if_requested()`
+/// before anything else, as the `rllib` binary does.
 pub struct Trainer {
     config: TrainerConfig,
-    algorithm: String,
+    algorithm: Algorithm,
     seed: u64,
     learner: Learner,
     optimizer: Optimizer,
@@ -63,21 +87,40 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Builds the learner and the rollout workers for `config` running `algorithm`.
+    /// Builds the learner and the rollout workers for `config` running `algorithm` (RLlib's
+    /// name: `PPO`, `A3C`, `A2C`), on a runtime of its own when there are remote workers.
     pub fn new(algorithm: &str, config: TrainerConfig) -> Result<Trainer> {
-        if !crate::config::KNOWN_ALGORITHMS.contains(&algorithm) {
-            return Err(RllibError::Config(format!(
-                "unknown algorithm '{algorithm}'; known algorithms: {}",
-                crate::config::KNOWN_ALGORITHMS.join(", ")
-            )));
-        }
+        Self::build(algorithm.parse()?, config, None)
+    }
+
+    /// As [`Trainer::new`], with the algorithm as a type.
+    pub fn from_algorithm(algorithm: Algorithm, config: TrainerConfig) -> Result<Trainer> {
+        Self::build(algorithm, config, None)
+    }
+
+    /// Builds the trainer on a runtime the caller owns (shared with other work): remote
+    /// rollout workers become actors there, each holding one CPU of it, and run as that
+    /// runtime runs actors (threads or processes; `worker_isolation` is not consulted).
+    pub fn with_runtime(
+        runtime: RuntimeHandle,
+        algorithm: Algorithm,
+        config: TrainerConfig,
+    ) -> Result<Trainer> {
+        Self::build(algorithm, config, Some(runtime))
+    }
+
+    fn build(
+        algorithm: Algorithm,
+        config: TrainerConfig,
+        runtime: Option<RuntimeHandle>,
+    ) -> Result<Trainer> {
         let seed = config.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0)
         });
-        tch::set_num_threads(config.num_threads_per_worker as i32);
+        tch::set_num_threads(i32::try_from(config.num_threads_per_worker).unwrap_or(i32::MAX));
         let probe = envs::make(&config.env)?;
         let obs_space = probe.observation_space().clone();
         let action_space = probe.action_space().clone();
@@ -86,9 +129,11 @@ impl Trainer {
             crate::policy::torch_policy::resolve_device(config.device.as_deref(), config.num_gpus)?;
         let policy = TorchPolicy::new(&obs_space, &action_space, &config.model, seed, device)?;
         let learner = Learner::new(policy, &config, seed);
-        let optimizer = match algorithm {
-            "A3C" => Optimizer::Async(AsyncGradientsOptimizer::new(&config, seed)?),
-            _ => Optimizer::Sync(SyncSamplesOptimizer::new(&config, seed)?),
+        let workers = WorkerSet::new(&config, seed, runtime)?;
+        let optimizer = if algorithm.is_async() {
+            Optimizer::Async(AsyncGradientsOptimizer::new(&config, workers))
+        } else {
+            Optimizer::Sync(SyncSamplesOptimizer::new(workers))
         };
         let filter = match config.observation_filter {
             FilterKind::MeanStdFilter => Some(RunningStat::new(obs_space.flat_dim())),
@@ -97,7 +142,7 @@ impl Trainer {
         let metrics = MetricsWindow::new(config.metrics_smoothing_episodes);
         Ok(Trainer {
             config,
-            algorithm: algorithm.to_string(),
+            algorithm,
             seed,
             learner,
             optimizer,
@@ -121,9 +166,9 @@ impl Trainer {
         self.seed
     }
 
-    /// The algorithm's name.
-    pub fn algorithm(&self) -> &str {
-        &self.algorithm
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
     }
 
     /// Iterations trained so far.
@@ -139,11 +184,13 @@ impl Trainer {
     /// One training iteration: optimizer steps until `min_iter_time_s` has passed (at least
     /// one). PPO and A2C: broadcast weights, gather `train_batch_size` steps, learn. A3C:
     /// apply `grads_per_step` gradients from whichever workers finish first.
-    /// Returns RLlib's nested result.
-    pub fn train(&mut self) -> Result<Value> {
+    /// `TrainingResult::to_json` gives RLlib's nested result.
+    pub fn train(&mut self) -> Result<TrainingResult> {
         let start = Instant::now();
-        let mut total = StepOutcome::default();
-        loop {
+        let mut steps = 0usize;
+        let mut episodes = Vec::new();
+        let mut timers = Timers::default();
+        let last = loop {
             if let Some(points) = &self.config.lr_schedule {
                 self.learner.adam.lr =
                     crate::config::piecewise(points, self.timesteps_total as f64);
@@ -151,36 +198,44 @@ impl Trainer {
             let out = self.step()?;
             self.timesteps_total += out.steps as u64;
             self.steps_trained += out.steps as u64;
-            total.steps += out.steps;
-            total.episodes.extend(out.episodes);
-            total.learner = out.learner;
-            total.optimizer = out.optimizer;
-            total.sample_time += out.sample_time;
-            total.learn_time += out.learn_time;
-            total.update_time += out.update_time;
+            steps += out.steps;
+            episodes.extend_from_slice(&out.episodes);
+            timers.sample_time_ms += out.sample_time * 1e3;
+            timers.learn_time_ms += out.learn_time * 1e3;
+            timers.update_time_ms += out.update_time * 1e3;
             if start.elapsed().as_secs_f64() >= self.config.min_iter_time_s {
-                break;
+                break out;
             }
-        }
-        self.metrics.extend(&total.episodes);
+        };
+        self.metrics.extend(&episodes);
         self.iteration += 1;
         let dt = start.elapsed().as_secs_f64();
         self.time_total_s += dt;
-        let info = IterationInfo {
+        let (return_mean, return_min, return_max) = self.metrics.returns();
+        let workers = self.optimizer.worker_set();
+        Ok(TrainingResult {
             training_iteration: self.iteration,
             timesteps_total: self.timesteps_total,
-            timesteps_this_iter: total.steps as u64,
-            episodes_this_iter: total.episodes.len() as u64,
+            timesteps_this_iter: steps as u64,
+            episodes_this_iter: episodes.len() as u64,
+            episodes_total: self.metrics.episodes_total,
             num_steps_trained: self.steps_trained,
+            episodes: EpisodeMetrics {
+                return_mean,
+                return_min,
+                return_max,
+                len_mean: self.metrics.mean_length(),
+            },
             time_this_iter_s: dt,
             time_total_s: self.time_total_s,
-            sample_time_ms: total.sample_time * 1e3,
-            learn_time_ms: total.learn_time * 1e3,
-            update_time_ms: total.update_time * 1e3,
-            learner: total.learner,
-            optimizer: total.optimizer,
-        };
-        Ok(build_result(&info, &self.metrics, false))
+            timestamp: unix_now(),
+            done: false,
+            timers,
+            learner: last.learner,
+            async_gradients: last.async_gradients,
+            num_healthy_workers: workers.num_healthy(),
+            num_remote_worker_restarts: workers.num_restarts(),
+        })
     }
 
     fn step(&mut self) -> Result<StepOutcome> {
@@ -196,28 +251,21 @@ impl Trainer {
                     central.merge(delta);
                 }
                 let t_learn = Instant::now();
-                let learner = if self.algorithm == "A2C" {
-                    let loss = crate::algorithms::a3c::A3cLossConfig::from_config(&self.config);
-                    let g = crate::algorithms::a3c::compute_gradients(
-                        &self.learner.policy,
-                        &batch,
-                        &loss,
-                    )?;
-                    self.learner.apply_gradients(&g.flat)?;
-                    let mut v = serde_json::to_value(&g.stats).unwrap_or(Value::Null);
-                    if let Some(m) = v.as_object_mut() {
-                        m.insert("cur_lr".into(), self.learner.adam.lr.into());
-                    }
-                    v
+                let learner = if self.algorithm.uses_ppo_loss() {
+                    LearnerStats::Ppo(self.learner.learn_on_batch(&batch)?)
                 } else {
-                    serde_json::to_value(self.learner.learn_on_batch(&batch)?)
-                        .unwrap_or(Value::Null)
+                    let loss = A3cLossConfig::from_config(&self.config);
+                    let g = compute_gradients(&self.learner.policy, &batch, &loss)?;
+                    self.learner.apply_gradients(&g.flat)?;
+                    let mut stats = g.stats;
+                    stats.cur_lr = self.learner.adam.lr;
+                    LearnerStats::A3c(stats)
                 };
                 Ok(StepOutcome {
                     steps: batch.count,
                     episodes: batch.episodes,
                     learner,
-                    optimizer: serde_json::Map::new(),
+                    async_gradients: None,
                     sample_time,
                     learn_time: t_learn.elapsed().as_secs_f64(),
                     update_time,
@@ -226,38 +274,25 @@ impl Trainer {
             Optimizer::Async(opt) => {
                 let t0 = Instant::now();
                 let s = opt.step(&mut self.learner, &mut self.filter)?;
-                let mut learner = serde_json::to_value(&s.last).unwrap_or(Value::Null);
-                if let Some(m) = learner.as_object_mut() {
-                    m.insert("cur_lr".into(), self.learner.adam.lr.into());
-                }
-                let mut o = serde_json::Map::new();
-                o.insert("num_grads_applied".into(), s.applied.into());
-                o.insert(
-                    "mean_grad_staleness".into(),
-                    (s.staleness_sum as f64 / s.applied.max(1) as f64).into(),
-                );
-                o.insert("weights_version".into(), opt.version.into());
-                o.insert(
-                    "worker_sample_and_grad_time_ms".into(),
-                    (s.worker_time_s * 1e3).into(),
-                );
-                o.insert(
-                    "grads_per_s".into(),
-                    (s.applied as f64 / t0.elapsed().as_secs_f64().max(1e-9)).into(),
-                );
-                let mut per_worker = std::collections::BTreeMap::new();
+                let mut last = s.last;
+                last.cur_lr = self.learner.adam.lr;
+                let mut grads_per_worker = std::collections::BTreeMap::new();
                 for w in &s.apply_order {
-                    *per_worker.entry(w.to_string()).or_insert(0u64) += 1;
+                    *grads_per_worker.entry(w.to_string()).or_insert(0u64) += 1;
                 }
-                o.insert(
-                    "grads_per_worker".into(),
-                    serde_json::to_value(per_worker).unwrap_or(Value::Null),
-                );
+                let stats = AsyncGradientsStats {
+                    num_grads_applied: s.applied,
+                    mean_grad_staleness: s.staleness_sum as f64 / s.applied.max(1) as f64,
+                    weights_version: opt.version,
+                    worker_sample_and_grad_time_ms: s.worker_time_s * 1e3,
+                    grads_per_s: s.applied as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+                    grads_per_worker,
+                };
                 Ok(StepOutcome {
                     steps: s.steps,
                     episodes: s.episodes,
-                    learner,
-                    optimizer: o,
+                    learner: LearnerStats::A3c(last),
+                    async_gradients: Some(stats),
                     sample_time: 0.0,
                     learn_time: s.apply_time_s,
                     update_time: 0.0,
@@ -267,11 +302,12 @@ impl Trainer {
     }
 
     /// Writes a checkpoint `checkpoint_<iteration>` under `dir` and returns its path.
-    pub fn save(&self, dir: &Path) -> Result<PathBuf> {
+    pub fn save(&mut self, dir: &Path) -> Result<PathBuf> {
+        let workers = self.optimizer.workers().states()?;
         let state = CheckpointState {
             format: checkpoint::FORMAT.into(),
             version: checkpoint::VERSION,
-            algorithm: self.algorithm.clone(),
+            algorithm: self.algorithm,
             env: self.config.env.clone(),
             model: self.config.model.clone(),
             config: self.config.clone(),
@@ -285,17 +321,17 @@ impl Trainer {
             filter: self.filter.clone(),
             metrics: self.metrics.clone(),
             learner_rng: self.learner.rng.clone(),
-            workers: self.worker_states()?,
+            workers,
         };
         checkpoint::write(dir, self.iteration, &state, &self.learner)
     }
 
     /// Restores a checkpoint written by `save` (the directory, or the file inside it).
     pub fn restore(&mut self, path: &Path) -> Result<()> {
-        let state = checkpoint::read(path, &self.algorithm, &mut self.learner)?;
+        let state = checkpoint::read(path, self.algorithm, &mut self.learner)?;
         if state.config.model != self.config.model || state.env != self.config.env {
             return Err(RllibError::Checkpoint {
-                path: path.display().to_string(),
+                path: path.to_path_buf(),
                 message: format!(
                     "it was trained on {} with model {:?}, this trainer runs {} with model {:?}",
                     state.env, state.model, self.config.env, self.config.model
@@ -311,30 +347,16 @@ impl Trainer {
         self.learner.rng = state.learner_rng;
         self.filter = state.filter;
         self.metrics = state.metrics;
-        self.restore_worker_states(&state.workers)?;
-        Ok(())
+        self.restore_worker_states(&state.workers)
     }
 
-    fn worker_states(&self) -> Result<Vec<crate::evaluation::rollout_worker::WorkerState>> {
-        match &self.optimizer {
-            Optimizer::Sync(o) => o.worker_states(),
-            Optimizer::Async(o) => o.worker_states(),
-        }
-    }
-
-    fn restore_worker_states(
-        &mut self,
-        st: &[crate::evaluation::rollout_worker::WorkerState],
-    ) -> Result<()> {
-        match &mut self.optimizer {
-            Optimizer::Sync(o) => o.restore_worker_states(st),
-            Optimizer::Async(o) => o.workers().restore_states(st),
-        }
+    fn restore_worker_states(&mut self, st: &[WorkerState]) -> Result<()> {
+        self.optimizer.workers().restore_states(st)
     }
 
     /// Loads only the policy (weights, filter) of a checkpoint, for evaluation.
     pub fn restore_policy_only(&mut self, path: &Path) -> Result<()> {
-        let state = checkpoint::read(path, &self.algorithm, &mut self.learner)?;
+        let state = checkpoint::read(path, self.algorithm, &mut self.learner)?;
         self.filter = state.filter;
         self.iteration = state.iteration;
         Ok(())
@@ -360,11 +382,10 @@ impl Trainer {
     ) -> Result<Vec<f32>> {
         let policy = &self.learner.policy;
         if obs.len() != policy.obs_dim {
-            return Err(RllibError::Config(format!(
-                "compute_action: observation has {} values, the policy expects {}",
-                obs.len(),
-                policy.obs_dim
-            )));
+            return Err(RllibError::ObservationSize {
+                expected: policy.obs_dim,
+                got: obs.len(),
+            });
         }
         let mut o = obs.to_vec();
         if let Some(rs) = &self.filter {
@@ -433,7 +454,7 @@ mod tests {
             "train_batch_size": 128, "sgd_minibatch_size": 64, "num_sgd_iter": 1,
             "rollout_fragment_length": 128, "model": {"fcnet_hiddens": [8]}});
         let c = crate::config::resolve_config(
-            "PPO",
+            Algorithm::Ppo,
             user.as_object().cloned().unwrap(),
             "t",
             &mut Vec::new(),
@@ -446,8 +467,12 @@ mod tests {
     fn trainer_api_round_trip() {
         let mut t = trainer();
         let r = t.train().unwrap();
-        assert_eq!(r["training_iteration"], 1);
-        assert_eq!(r["timesteps_total"], 128);
+        assert_eq!(r.training_iteration, 1);
+        assert_eq!(r.timesteps_total, 128);
+        let j = r.to_json();
+        assert_eq!(j["training_iteration"], 1);
+        assert_eq!(j["timesteps_total"], 128);
+        assert_eq!(j["num_healthy_workers"], 0);
         let a = t.compute_action(&[0.0, 0.1, 0.0, -0.1]).unwrap();
         assert!(a.len() == 1 && (a[0] == 0.0 || a[0] == 1.0), "{a:?}");
         assert!(

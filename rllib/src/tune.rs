@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use crate::config::Experiment;
@@ -45,20 +44,30 @@ pub fn should_stop(
     })
 }
 
-/// Options of a run that are not part of the experiment file.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Show the progress bar and live lines.
-    pub progress: bool,
+/// What the experiment loop reports while a trial runs (the `rllib` binary draws its
+/// progress bar and live lines from it). Every method does nothing by default.
+pub trait TrialObserver {
+    /// The trial directory was created; training starts.
+    fn trial_started(&mut self, _exp: &Experiment, _dir: &Path) {}
+    /// An iteration finished; `result` is what `result.json` got.
+    fn iteration(&mut self, _exp: &Experiment, _result: &Value) {}
+    /// The trial ended, normally or with an error.
+    fn trial_ended(&mut self, _exp: &Experiment) {}
 }
+
+/// An observer that reports nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl TrialObserver for Quiet {}
 
 /// Runs one experiment to its stop condition. Everything is validated (the trainer is
 /// built, a checkpoint to restore is read) before the trial directory is created.
-pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<TrialSummary> {
+pub fn run_experiment(exp: &Experiment, observer: &mut dyn TrialObserver) -> Result<TrialSummary> {
     for w in &exp.warnings {
         tracing::warn!("{w}");
     }
-    let mut trainer = Trainer::new(&exp.run, exp.config.clone())?;
+    let mut trainer = Trainer::from_algorithm(exp.run, exp.config.clone())?;
     if let Some(r) = &exp.restore {
         trainer.restore(r)?;
         tracing::info!(
@@ -76,15 +85,29 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<TrialSummar
     }
     let mut logger = TrialLogger::create(&dir, &params)?;
     tracing::info!("trial directory {}", dir.display());
-    let bar = progress_bar(exp, opts.progress);
+    observer.trial_started(exp, &dir);
+    let out = train_until_stopped(exp, &mut trainer, &mut logger, &dir, observer);
+    observer.trial_ended(exp);
+    out
+}
+
+fn train_until_stopped(
+    exp: &Experiment,
+    trainer: &mut Trainer,
+    logger: &mut TrialLogger,
+    dir: &Path,
+    observer: &mut dyn TrialObserver,
+) -> Result<TrialSummary> {
     let mut best = f64::NEG_INFINITY;
     let mut last_checkpoint = None;
     let mut last_result;
     let stopped_by = loop {
-        let mut result = trainer.train()?;
+        let mut typed = trainer.train()?;
+        let mut result = typed.to_json();
         let stop = should_stop(&exp.stop, &result);
-        if let (Some(m), true) = (result.as_object_mut(), stop.is_some()) {
-            m.insert("done".into(), json!(true));
+        if stop.is_some() {
+            typed.done = true;
+            result = typed.to_json();
         }
         logger.log(&result)?;
         let it = trainer.iteration();
@@ -92,15 +115,9 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<TrialSummar
         if r > best {
             best = r;
         }
-        let line = iteration_line(&result);
-        if let Some(b) = &bar {
-            b.println(line);
-            update_bar(b, exp, &result);
-        } else {
-            tracing::info!("{line}");
-        }
-        if exp.checkpoint_freq > 0 && it % exp.checkpoint_freq as u64 == 0 {
-            last_checkpoint = Some(trainer.save(&dir)?);
+        observer.iteration(exp, &result);
+        if exp.checkpoint_freq > 0 && it.is_multiple_of(exp.checkpoint_freq as u64) {
+            last_checkpoint = Some(trainer.save(dir)?);
         }
         last_result = result;
         if let Some(s) = stop {
@@ -110,18 +127,15 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<TrialSummar
             break "no stop condition: one iteration".to_string();
         }
     };
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
     if exp.checkpoint_at_end {
         let it = trainer.iteration();
-        let already = exp.checkpoint_freq > 0 && it % exp.checkpoint_freq as u64 == 0;
+        let already = exp.checkpoint_freq > 0 && it.is_multiple_of(exp.checkpoint_freq as u64);
         if !already {
-            last_checkpoint = Some(trainer.save(&dir)?);
+            last_checkpoint = Some(trainer.save(dir)?);
         }
     }
     Ok(TrialSummary {
-        dir,
+        dir: dir.to_path_buf(),
         iterations: trainer.iteration(),
         best_reward: best,
         last_result,
@@ -159,44 +173,4 @@ fn trial_dir(exp_dir: &Path, exp: &Experiment, seed: u64) -> PathBuf {
         i += 1;
     }
     dir
-}
-
-/// The live line printed after each iteration.
-pub fn iteration_line(r: &Value) -> String {
-    let g = |k: &str| lookup(r, k).unwrap_or(f64::NAN);
-    format!(
-        "iter {:>4}  steps {:>8}  return mean {:>8.2} min {:>7.2} max {:>7.2}  len {:>6.1}  time {:>6.2}s",
-        g("training_iteration"),
-        g("timesteps_total"),
-        g("episode_reward_mean"),
-        g("episode_reward_min"),
-        g("episode_reward_max"),
-        g("episode_len_mean"),
-        g("time_total_s"),
-    )
-}
-
-fn progress_bar(exp: &Experiment, on: bool) -> Option<ProgressBar> {
-    if !on {
-        return None;
-    }
-    let (key, target) = exp.stop.iter().next().map(|(k, v)| (k.clone(), *v))?;
-    let b = ProgressBar::new(1000);
-    let style = ProgressStyle::with_template("{bar:40} {percent:>3}% {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    b.set_style(style);
-    b.set_message(format!("toward {key} >= {target}"));
-    Some(b)
-}
-
-fn update_bar(b: &ProgressBar, exp: &Experiment, r: &Value) {
-    // The bar follows whichever stop condition is closest to being met.
-    let frac = exp
-        .stop
-        .iter()
-        .filter_map(|(k, t)| lookup(r, k).map(|v| if *t > 0.0 { v / t } else { 0.0 }))
-        .filter(|f| f.is_finite())
-        .fold(0.0f64, f64::max)
-        .clamp(0.0, 1.0);
-    b.set_position((frac * 1000.0) as u64);
 }

@@ -12,6 +12,7 @@ use crate::evaluation::{EpisodeStats, RunningStat, SampleBatch};
 use crate::policy::adam::global_norm;
 use crate::policy::torch_policy::column_tensor;
 use crate::policy::TorchPolicy;
+use crate::result::A3cStats;
 
 /// What the A3C loss needs of the config (plain data, so it can travel to workers).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -33,23 +34,6 @@ impl A3cLossConfig {
             grad_clip: c.grad_clip,
         }
     }
-}
-
-/// Statistics of one gradient computation, reported under `info/learner/default_policy/`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct A3cStats {
-    /// -sum(logp * advantages).
-    pub policy_loss: f64,
-    /// 0.5 * sum((V - targets)^2).
-    pub vf_loss: f64,
-    /// Summed entropy.
-    pub entropy: f64,
-    /// The total loss.
-    pub total_loss: f64,
-    /// Global gradient norm before clipping.
-    pub grad_gnorm: f64,
-    /// Explained variance of the value function.
-    pub vf_explained_var: f64,
 }
 
 /// A worker's gradient on its own samples, with what the learner needs besides.
@@ -133,6 +117,7 @@ pub fn compute_gradients(
             entropy: s[3],
             vf_explained_var: s[4],
             grad_gnorm: norm,
+            cur_lr: 0.0,
         },
         episodes: batch.episodes.clone(),
         filter_delta: batch.filter_delta.clone(),
@@ -152,7 +137,13 @@ mod tests {
         let mut user = serde_json::Map::new();
         user.insert("env".into(), "CartPole-v1".into());
         user.insert("model".into(), serde_json::json!({"fcnet_hiddens": [3]}));
-        let c = resolve_config("A3C", user, "test", &mut Vec::new()).unwrap();
+        let c = resolve_config(
+            crate::algorithm::Algorithm::A3c,
+            user,
+            "test",
+            &mut Vec::new(),
+        )
+        .unwrap();
         let policy = TorchPolicy::new(
             &Space::uniform_box(-1.0, 1.0, &[2]),
             &Space::Discrete(2),

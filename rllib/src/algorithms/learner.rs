@@ -42,11 +42,11 @@ impl Learner {
     pub fn apply_gradients(&mut self, flat_grads: &[f32]) -> Result<f64> {
         let flat = self.policy.model.flat();
         if flat_grads.len() as i64 != flat.numel() as i64 {
-            return Err(crate::error::RllibError::Worker(format!(
-                "gradient has {} values, the model {}",
-                flat_grads.len(),
-                flat.numel()
-            )));
+            return Err(crate::error::RllibError::Mismatch {
+                what: "gradient size",
+                expected: format!("{} values (the model's)", flat.numel()),
+                got: format!("{} values", flat_grads.len()),
+            });
         }
         let g = Tensor::from_slice(flat_grads).to_device(self.policy.device);
         Ok(self.adam.step_with(&[flat], &[g], self.config.grad_clip))

@@ -3,7 +3,6 @@
 //! the sync samples optimizer.
 
 use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::algorithms::learner::Learner;
@@ -12,29 +11,7 @@ use crate::error::Result;
 use crate::evaluation::SampleBatch;
 use crate::policy::torch_policy::column_tensor;
 use crate::policy::{ActionDistKind, TorchPolicy};
-
-/// Statistics of one learning step, reported under `info/learner/default_policy/`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LearnerStats {
-    /// Mean PPO objective with the sign of a loss.
-    pub policy_loss: f64,
-    /// Mean (clipped) value loss.
-    pub vf_loss: f64,
-    /// Mean KL(old || new).
-    pub kl: f64,
-    /// Mean entropy of the new policy.
-    pub entropy: f64,
-    /// The KL coefficient used in this step (before its update).
-    pub cur_kl_coeff: f64,
-    /// The learning rate.
-    pub cur_lr: f64,
-    /// Explained variance of the value function on the value targets.
-    pub vf_explained_var: f64,
-    /// Mean total loss.
-    pub total_loss: f64,
-    /// Mean global gradient norm before clipping.
-    pub grad_gnorm: f64,
-}
+use crate::result::PpoStats;
 
 /// The PPO loss on one minibatch; returns the total loss and a row of stats
 /// `[total, policy, vf, kl, entropy]`.
@@ -107,7 +84,7 @@ pub fn ppo_loss(
 /// PPO's learning step.
 impl Learner {
     /// `num_sgd_iter` epochs of shuffled minibatches over `batch`, then the KL update.
-    pub fn learn_on_batch(&mut self, batch: &SampleBatch) -> Result<LearnerStats> {
+    pub fn learn_on_batch(&mut self, batch: &SampleBatch) -> Result<PpoStats> {
         let n = batch.count;
         let mut adv = batch.advantages.clone();
         if self.config.standardize_advantages && n > 1 {
@@ -169,7 +146,7 @@ impl Learner {
                 .mean_dim([0i64].as_slice(), false, Kind::Double);
             Vec::<f64>::try_from(m)?
         };
-        let stats = LearnerStats {
+        let stats = PpoStats {
             total_loss: means[0],
             policy_loss: means[1],
             vf_loss: means[2],
@@ -192,18 +169,19 @@ impl Learner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::algorithm::Algorithm;
     use crate::config::{defaults, resolve_config};
     use envs::Space;
 
     fn cfg(extra: serde_json::Value) -> TrainerConfig {
         let mut user = extra.as_object().cloned().unwrap_or_default();
         user.insert("env".into(), "CartPole-v1".into());
-        resolve_config("PPO", user, "test", &mut Vec::new()).unwrap()
+        resolve_config(Algorithm::Ppo, user, "test", &mut Vec::new()).unwrap()
     }
 
     #[test]
     fn ppo_loss_matches_hand_computation() {
-        let _ = defaults("PPO");
+        let _ = defaults(Algorithm::Ppo);
         let c = cfg(serde_json::json!({
             "clip_param": 0.2, "vf_clip_param": 0.5, "vf_loss_coeff": 0.5,
             "entropy_coeff": 0.1, "model": {"fcnet_hiddens": [4]}

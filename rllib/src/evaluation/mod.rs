@@ -1,5 +1,7 @@
 //! Sampling: rollout workers, sample batches, GAE postprocessing, filters and episode metrics.
 
+#[doc(hidden)]
+pub mod fault_injection;
 pub mod filter;
 pub mod metrics;
 pub mod postprocessing;

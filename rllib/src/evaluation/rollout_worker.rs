@@ -47,6 +47,9 @@ pub struct WorkerConfig {
     pub index: usize,
     /// Sampling slowdown factor of this worker (1: none), for experiments.
     pub slowdown: f64,
+    /// Whether this worker replaces one that failed (RLlib's `recreated_worker`).
+    #[serde(default)]
+    pub recreated_worker: bool,
 }
 
 impl WorkerConfig {
@@ -73,6 +76,7 @@ impl WorkerConfig {
                 .find(|[i, _]| *i as usize == index)
                 .map(|[_, f]| f.max(1.0))
                 .unwrap_or(1.0),
+            recreated_worker: false,
         }
     }
 }
@@ -147,8 +151,21 @@ fn env_seed(seed: u64, index: usize) -> u64 {
 impl RolloutWorker {
     /// Makes the envs and a policy copy (on the CPU), and resets the envs.
     pub fn new(cfg: WorkerConfig) -> Result<RolloutWorker> {
-        tch::set_num_threads(cfg.num_threads as i32);
-        let mut env = VectorEnv::make(&cfg.env, cfg.num_envs)?;
+        tch::set_num_threads(i32::try_from(cfg.num_threads).unwrap_or(i32::MAX));
+        let mut env = match super::fault_injection::panic_after_steps(cfg.index) {
+            Some(steps) if !cfg.recreated_worker => {
+                let mut envs = (0..cfg.num_envs)
+                    .map(|_| envs::make(&cfg.env))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let first = envs.remove(0);
+                envs.insert(
+                    0,
+                    Box::new(super::fault_injection::PanicAfter::new(first, steps)),
+                );
+                VectorEnv::new(envs)?
+            }
+            _ => VectorEnv::make(&cfg.env, cfg.num_envs)?,
+        };
         let obs_space = env.single_observation_space().clone();
         let action_space = env.single_action_space().clone();
         let policy = TorchPolicy::new(
@@ -236,11 +253,11 @@ impl RolloutWorker {
     /// Puts the worker back into a checkpointed state.
     pub fn restore_state(&mut self, st: &WorkerState) -> Result<()> {
         if st.cur_obs.len() != self.cur_obs.len() || st.open.len() != self.open.len() {
-            return Err(crate::error::RllibError::Config(format!(
-                "worker state is for {} envs, this worker has {}",
-                st.open.len(),
-                self.open.len()
-            )));
+            return Err(crate::error::RllibError::Mismatch {
+                what: "envs in the rollout worker state",
+                expected: format!("{} (this worker's)", self.open.len()),
+                got: st.open.len().to_string(),
+            });
         }
         self.env.set_state(&st.env)?;
         self.rng = st.rng.clone();
@@ -457,7 +474,7 @@ mod tests {
         let user = serde_json::json!({"env": env, "seed": 5, "num_envs_per_worker": 3,
             "rollout_fragment_length": 50, "batch_mode": batch_mode, "model": {"fcnet_hiddens": [8]}});
         let c = crate::config::resolve_config(
-            "PPO",
+            crate::algorithm::Algorithm::Ppo,
             user.as_object().cloned().unwrap(),
             "t",
             &mut Vec::new(),

@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+use crate::algorithm::Algorithm;
 use crate::algorithms::Learner;
 use crate::config::{ModelConfig, TrainerConfig};
 use crate::error::{Result, RllibError};
@@ -40,7 +41,7 @@ pub struct CheckpointState {
     /// Layout version.
     pub version: u32,
     /// Algorithm that wrote it.
-    pub algorithm: String,
+    pub algorithm: Algorithm,
     /// Env trained on.
     pub env: String,
     /// Model shape.
@@ -72,10 +73,7 @@ pub struct CheckpointState {
 }
 
 fn ckpt_err(path: &Path, message: impl Into<String>) -> RllibError {
-    RllibError::Checkpoint {
-        path: path.display().to_string(),
-        message: message.into(),
-    }
+    RllibError::checkpoint(path, message)
 }
 
 /// Writes `checkpoint_<iteration>` under `dir` (via a temporary directory and a rename).
@@ -122,7 +120,7 @@ pub fn write(
 
 /// Reads a checkpoint into `learner` (weights and Adam moments) and returns its state.
 /// `path` may be the checkpoint directory or a file inside it.
-pub fn read(path: &Path, algorithm: &str, learner: &mut Learner) -> Result<CheckpointState> {
+pub fn read(path: &Path, algorithm: Algorithm, learner: &mut Learner) -> Result<CheckpointState> {
     let dir = if path.is_file() {
         path.parent().unwrap_or(path)
     } else {
@@ -149,7 +147,7 @@ pub fn read(path: &Path, algorithm: &str, learner: &mut Learner) -> Result<Check
         ));
     }
     let algo = raw.get("algorithm").and_then(|a| a.as_str()).unwrap_or("?");
-    if algo != algorithm {
+    if algo != algorithm.name() {
         return Err(ckpt_err(
             dir,
             format!("written by {algo}, cannot restore into {algorithm}"),

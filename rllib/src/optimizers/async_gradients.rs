@@ -5,19 +5,18 @@
 
 use std::time::Instant;
 
-use runtime::ObjectRef;
-
-use crate::algorithms::a3c::{compute_gradients, A3cLossConfig, A3cStats, Gradients};
+use crate::algorithms::a3c::{compute_gradients, A3cLossConfig, Gradients};
 use crate::algorithms::Learner;
 use crate::config::TrainerConfig;
-use crate::error::{Result, RllibError};
+use crate::error::Result;
 use crate::evaluation::{EpisodeStats, RunningStat, SampleBatch};
+use crate::result::A3cStats;
 
-use super::worker_set::{with_worker, Broadcast, WorkerSet, WorkerSlot};
+use super::worker_set::{Broadcast, GradientCall, WorkerSet};
 
 /// A gradient request in flight on one worker.
 struct Pending {
-    grads: ObjectRef<std::result::Result<Gradients, String>>,
+    call: GradientCall,
     /// The learner's weight version the worker computes against.
     sent_version: u64,
 }
@@ -54,30 +53,31 @@ pub struct AsyncGradientsOptimizer {
 }
 
 impl AsyncGradientsOptimizer {
-    /// Starts the workers the config asks for.
-    pub fn new(config: &TrainerConfig, seed: u64) -> Result<Self> {
-        let workers = WorkerSet::new(config, seed)?;
+    /// Uses `workers` (local or remote) for the config's A3C loss.
+    pub fn new(config: &TrainerConfig, workers: WorkerSet) -> Self {
         let n = workers.len();
-        Ok(AsyncGradientsOptimizer {
+        AsyncGradientsOptimizer {
             workers,
             loss: A3cLossConfig::from_config(config),
             grads_per_step: config.grads_per_step,
             pending: (0..n).map(|_| None).collect(),
             version: 0,
-        })
+        }
     }
 
-    /// The workers' states, for checkpoints (queued behind gradients in flight).
-    pub fn worker_states(&self) -> Result<Vec<crate::evaluation::rollout_worker::WorkerState>> {
-        self.workers.states()
-    }
-
-    /// The workers (for checkpoints).
+    /// The workers (for checkpoints and health counts). Gradients in flight stay queued
+    /// ahead of any call made through this.
     pub fn workers(&mut self) -> &mut WorkerSet {
         &mut self.workers
     }
 
-    /// Applies `grads_per_step` gradients, whichever workers they come from.
+    /// The workers, read-only.
+    pub fn worker_set(&self) -> &WorkerSet {
+        &self.workers
+    }
+
+    /// Applies `grads_per_step` gradients, whichever workers they come from. A worker that
+    /// fails is recreated (see `WorkerSet`) while the others' gradients keep being applied.
     pub fn step(
         &mut self,
         learner: &mut Learner,
@@ -100,49 +100,28 @@ impl AsyncGradientsOptimizer {
                     self.version += 1;
                 }
             }
-            WorkerSet::Remote { runtime, workers } => {
+            WorkerSet::Remote(workers) => {
                 let loss = self.loss;
-                let submit = |i: usize,
+                // Weights first, then sample, then the gradient of that sample: calls to one
+                // actor run in order, and the sample's ref is the gradient's argument.
+                let submit = |workers: &mut super::worker_set::RemoteWorkers,
+                              i: usize,
                               learner: &Learner,
                               filter: &Option<RunningStat>,
                               version: u64|
                  -> Result<Pending> {
-                    let b = runtime.put(Broadcast {
+                    let b = workers.put_broadcast(Broadcast {
                         weights: learner.policy.get_weights()?,
                         filter: filter.clone(),
                     });
-                    let h = &workers[i];
-                    // Weights first, then sample, then the gradient of that sample: calls to
-                    // one actor run in order, and the sample's ref is the gradient's argument.
-                    let _ = h.call_with(&b, |s: &mut WorkerSlot, b| {
-                        with_worker(s, |w| {
-                            w.set_weights(&b.weights)?;
-                            if let Some(f) = &b.filter {
-                                w.sync_filter(f);
-                            }
-                            Ok(())
-                        })
-                    });
-                    let sample = h.call(|s: &mut WorkerSlot| {
-                        let t0 = Instant::now();
-                        with_worker(s, |w| w.sample()).map(|b| (b, t0.elapsed().as_secs_f64()))
-                    });
-                    let grads = h.call_with(&sample, move |s: &mut WorkerSlot, sample| {
-                        let (batch, t_sample) = sample.as_ref().clone()?;
-                        with_worker(s, |w| {
-                            let mut g = compute_gradients(w.policy(), &batch, &loss)?;
-                            g.sample_time_s = t_sample + g.grad_time_s;
-                            Ok(g)
-                        })
-                    });
                     Ok(Pending {
-                        grads,
+                        call: workers.submit_gradient(i, &b, loss),
                         sent_version: version,
                     })
                 };
                 for i in 0..workers.len() {
                     if self.pending[i].is_none() {
-                        self.pending[i] = Some(submit(i, learner, filter, self.version)?);
+                        self.pending[i] = Some(submit(workers, i, learner, filter, self.version)?);
                     }
                 }
                 while out.applied < self.grads_per_step {
@@ -150,31 +129,36 @@ impl AsyncGradientsOptimizer {
                         .pending
                         .iter()
                         .flatten()
-                        .map(|p| p.grads.clone())
+                        .map(|p| p.call.grads.clone())
                         .collect();
-                    let (ready, _) = runtime.wait(&refs, 1, None);
+                    let (ready, _) = workers.runtime().wait(&refs, 1, None);
                     let Some(first) = ready.first() else { continue };
-                    let i = self
+                    let Some(i) = self
                         .pending
                         .iter()
-                        .position(|p| p.as_ref().is_some_and(|p| p.grads.id() == first.id()))
-                        .ok_or_else(|| {
-                            RllibError::Worker("a gradient arrived from no known worker".into())
-                        })?;
-                    let p = self.pending[i]
-                        .take()
-                        .ok_or_else(|| RllibError::Worker("lost a pending gradient".into()))?;
-                    let g = runtime.get(&p.grads)?.map_err(RllibError::Worker)?;
-                    apply(
-                        learner,
-                        filter,
-                        g,
-                        i + 1,
-                        self.version - p.sent_version,
-                        &mut out,
-                    )?;
-                    self.version += 1;
-                    self.pending[i] = Some(submit(i, learner, filter, self.version)?);
+                        .position(|p| p.as_ref().is_some_and(|p| p.call.grads.id() == first.id()))
+                    else {
+                        continue;
+                    };
+                    let Some(p) = self.pending[i].take() else {
+                        continue;
+                    };
+                    match workers.take_gradient(i, &p.call) {
+                        Ok(g) => {
+                            apply(
+                                learner,
+                                filter,
+                                g,
+                                i + 1,
+                                self.version - p.sent_version,
+                                &mut out,
+                            )?;
+                            self.version += 1;
+                        }
+                        // Recreated (or the error that stops training); its gradient is lost.
+                        Err(e) => workers.recover(i, e)?,
+                    }
+                    self.pending[i] = Some(submit(workers, i, learner, filter, self.version)?);
                 }
             }
         }
@@ -216,7 +200,7 @@ mod tests {
         let user = serde_json::json!({"env": "CartPole-v1", "seed": 1, "num_workers": workers,
             "grads_per_step": 12, "model": {"fcnet_hiddens": [8]}});
         let c = resolve_config(
-            "A3C",
+            crate::algorithm::Algorithm::A3c,
             user.as_object().cloned().unwrap(),
             "t",
             &mut Vec::new(),
@@ -232,7 +216,7 @@ mod tests {
         )
         .unwrap();
         (
-            AsyncGradientsOptimizer::new(&c, 1).unwrap(),
+            AsyncGradientsOptimizer::new(&c, WorkerSet::new(&c, 1, None).unwrap()),
             Learner::new(p, &c, 1),
         )
     }

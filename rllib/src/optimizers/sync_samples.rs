@@ -1,9 +1,11 @@
 //! `SyncSamplesOptimizer`: broadcast weights, gather `train_batch_size` steps from every
 //! worker in worker order, and hand the batch to the learner.
+//!
+//! A remote worker that fails mid-round is recreated (see `WorkerSet`) and its fragment of
+//! that round dropped; rounds go on until `train_batch_size` steps are in, so the batch is
+//! still full, with the recreated worker sampling from the next round on.
 
-use crate::config::TrainerConfig;
 use crate::error::Result;
-use crate::evaluation::rollout_worker::WorkerState;
 use crate::evaluation::{RunningStat, SampleBatch};
 use crate::policy::Weights;
 
@@ -15,11 +17,9 @@ pub struct SyncSamplesOptimizer {
 }
 
 impl SyncSamplesOptimizer {
-    /// Starts the workers the config asks for.
-    pub fn new(config: &TrainerConfig, seed: u64) -> Result<Self> {
-        Ok(SyncSamplesOptimizer {
-            workers: WorkerSet::new(config, seed)?,
-        })
+    /// Uses `workers` (local or remote).
+    pub fn new(workers: WorkerSet) -> Self {
+        SyncSamplesOptimizer { workers }
     }
 
     /// Sends the learner's weights and merged filter statistics to every worker.
@@ -39,13 +39,13 @@ impl SyncSamplesOptimizer {
         Ok(out)
     }
 
-    /// The workers' states, for checkpoints.
-    pub fn worker_states(&self) -> Result<Vec<WorkerState>> {
-        self.workers.states()
+    /// The workers (for checkpoints and health counts).
+    pub fn workers(&mut self) -> &mut WorkerSet {
+        &mut self.workers
     }
 
-    /// Restores the workers' states from a checkpoint.
-    pub fn restore_worker_states(&mut self, states: &[WorkerState]) -> Result<()> {
-        self.workers.restore_states(states)
+    /// The workers, read-only.
+    pub fn worker_set(&self) -> &WorkerSet {
+        &self.workers
     }
 }

@@ -7,5 +7,6 @@ pub mod torch_policy;
 pub mod weights;
 
 pub use distributions::ActionDistKind;
+pub use model::{Activation, ModelConfig};
 pub use torch_policy::TorchPolicy;
 pub use weights::{NamedTensor, Weights};

@@ -2,9 +2,38 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use crate::config::{Activation, ModelConfig};
+/// Activation of the hidden layers of a fully connected model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Hyperbolic tangent (RLlib's default).
+    Tanh,
+    /// Rectified linear unit.
+    Relu,
+    /// No activation.
+    Linear,
+}
+
+/// RLlib's `model` settings for fully connected networks (the config's `model` section).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Sizes of the hidden layers.
+    pub fcnet_hiddens: Vec<usize>,
+    /// Activation after each hidden layer.
+    pub fcnet_activation: Activation,
+    /// Whether policy and value function share the hidden layers.
+    pub vf_share_layers: bool,
+    /// For `Box` actions: a state-independent, learned log-std instead of a network output.
+    pub free_log_std: bool,
+    /// RLlib 0.x: squash continuous actions into the space's bounds with tanh when stepping,
+    /// instead of clipping them.
+    #[serde(default)]
+    pub squash_to_range: bool,
+}
 
 /// One dense layer's parameters (their storage lies in the model's flat buffer).
 struct Dense {

@@ -8,9 +8,8 @@ use envs::Space;
 
 use super::adam::Adam;
 use super::distributions::ActionDistKind;
-use super::model::FullyConnectedNetwork;
+use super::model::{FullyConnectedNetwork, ModelConfig};
 use super::weights::{NamedTensor, Weights};
-use crate::config::ModelConfig;
 use crate::error::{Result, RllibError};
 
 /// A policy: observations in, action distributions and values out.
@@ -32,9 +31,9 @@ pub fn dist_for_space(space: &Space) -> Result<ActionDistKind> {
         Space::Box { low, .. } if !low.is_empty() => {
             Ok(ActionDistKind::DiagGaussian { dim: low.len() })
         }
-        other => Err(RllibError::Config(format!(
-            "action space {other:?} is not supported (Discrete or a non-empty Box)"
-        ))),
+        other => Err(RllibError::UnsupportedSpace {
+            space: format!("{other:?}"),
+        }),
     }
 }
 
@@ -85,15 +84,21 @@ pub fn resolve_device(device: Option<&str>, num_gpus: f64) -> Result<Device> {
                 .and_then(|n| n.parse::<usize>().ok())
                 .unwrap_or(0);
             if !cuda {
-                return Err(RllibError::Device(format!(
-                    "device '{d}' was asked for, but libtorch sees no CUDA GPU on this machine"
-                )));
+                return Err(RllibError::Device {
+                    requested: d.to_string(),
+                    message: format!(
+                        "device '{d}' was asked for, but libtorch sees no CUDA GPU on this machine"
+                    ),
+                });
             }
             let count = tch::Cuda::device_count() as usize;
             if idx >= count {
-                return Err(RllibError::Device(format!(
-                    "device '{d}' was asked for, but this machine has {count} CUDA device(s)"
-                )));
+                return Err(RllibError::Device {
+                    requested: d.to_string(),
+                    message: format!(
+                        "device '{d}' was asked for, but this machine has {count} CUDA device(s)"
+                    ),
+                });
             }
             tracing::info!("learner on {d}");
             Ok(Device::Cuda(idx))
@@ -225,30 +230,34 @@ pub fn to_named(name: String, t: &Tensor) -> Result<NamedTensor> {
 
 /// Checks that named tensors fit a model's parameters by name and shape.
 pub fn check_same_shapes(params: &[(String, &Tensor)], tensors: &[NamedTensor]) -> Result<()> {
-    let mismatch = |msg: String| RllibError::Config(format!("weights do not fit the model: {msg}"));
+    let mismatch = |expected: String, got: String| RllibError::Mismatch {
+        what: "weights do not fit the model",
+        expected,
+        got,
+    };
     if params.len() != tensors.len() {
-        return Err(mismatch(format!(
-            "the model has {} tensors, the weights {}",
-            params.len(),
-            tensors.len()
-        )));
+        return Err(mismatch(
+            format!("{} tensors", params.len()),
+            format!("{} tensors", tensors.len()),
+        ));
     }
     for ((name, p), nt) in params.iter().zip(tensors) {
         if *name != nt.name || p.size() != nt.shape {
-            return Err(mismatch(format!(
-                "expected {name} {:?}, found {} {:?}",
-                p.size(),
-                nt.name,
-                nt.shape
-            )));
+            return Err(mismatch(
+                format!("{name} {:?}", p.size()),
+                format!("{} {:?}", nt.name, nt.shape),
+            ));
         }
         if nt.data.len() as i64 != nt.shape.iter().product::<i64>() {
-            return Err(mismatch(format!(
-                "{} has {} values for shape {:?}",
-                nt.name,
-                nt.data.len(),
-                nt.shape
-            )));
+            return Err(mismatch(
+                format!(
+                    "{} values for {} {:?}",
+                    nt.shape.iter().product::<i64>(),
+                    nt.name,
+                    nt.shape
+                ),
+                format!("{} values", nt.data.len()),
+            ));
         }
     }
     Ok(())
