@@ -912,4 +912,35 @@ mod tests {
         assert_eq!(nearest("lrr", ["lr", "gamma"]), Some("lr"));
         assert_eq!(nearest("zzzzzzzz", ["lr", "gamma"]), None);
     }
+
+    #[test]
+    fn worker_failure_keys_take_old_and_new_names() {
+        let resolve = |user: serde_json::Value| {
+            resolve_config(
+                Algorithm::Ppo,
+                user.as_object().cloned().unwrap(),
+                "t",
+                &mut Vec::new(),
+            )
+        };
+        let c = resolve(serde_json::json!({"env": "CartPole-v1"})).unwrap();
+        assert!(c.restart_failed_env_runners);
+        assert_eq!(c.max_num_env_runner_restarts, 1000);
+        assert_eq!(c.worker_isolation, WorkerIsolation::Thread);
+        let c = resolve(
+            serde_json::json!({"env": "CartPole-v1", "recreate_failed_workers": false,
+            "max_num_worker_restarts": 3, "worker_isolation": "process"}),
+        )
+        .unwrap();
+        assert!(!c.restart_failed_env_runners);
+        assert_eq!(c.max_num_env_runner_restarts, 3);
+        assert_eq!(c.worker_isolation, WorkerIsolation::Process);
+        let e = resolve(serde_json::json!({"env": "CartPole-v1", "worker_isolation": "fork"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("worker_isolation") && e.contains("thread") && e.contains("process"),
+            "{e}"
+        );
+    }
 }

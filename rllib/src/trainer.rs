@@ -492,4 +492,34 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    runtime::remote_fn! {
+        fn double(x: i64) -> i64 { x * 2 }
+    }
+
+    #[test]
+    fn trainer_on_a_caller_owned_runtime_shares_it_with_other_work() {
+        let rt = runtime::Runtime::new(runtime::RuntimeConfig::default().num_cpus(3.0)).unwrap();
+        let user = serde_json::json!({"env": "CartPole-v1", "seed": 2, "num_workers": 2,
+            "train_batch_size": 128, "sgd_minibatch_size": 64, "num_sgd_iter": 1,
+            "rollout_fragment_length": 64, "model": {"fcnet_hiddens": [8]}});
+        let c = crate::config::resolve_config(
+            Algorithm::Ppo,
+            user.as_object().cloned().unwrap(),
+            "t",
+            &mut Vec::new(),
+        )
+        .unwrap();
+        let mut t = Trainer::with_runtime(rt.handle(), Algorithm::Ppo, c).unwrap();
+        // The workers are actors of the caller's runtime, one CPU each.
+        assert_eq!(rt.available_resources().cpu, 1.0);
+        let r = t.train().unwrap();
+        assert_eq!(r.timesteps_total, 128);
+        assert_eq!(r.num_healthy_workers, 2);
+        let x = rt.remote(&double, (21,));
+        assert_eq!(rt.get(&x).unwrap(), 42);
+        drop(t);
+        let y = rt.remote(&double, (4,));
+        assert_eq!(rt.get(&y).unwrap(), 8, "the runtime outlives the trainer");
+    }
 }

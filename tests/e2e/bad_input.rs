@@ -126,3 +126,28 @@ fn command_line_json_errors() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("missing.yaml"), "{}", r.stderr);
 }
+
+#[test]
+fn out_of_range_numbers_are_clear_errors_not_panics() {
+    expect_rejected(
+        &GOOD.replace("lr: 0.001", "worker_slowdown: [[0, 1e300]]"),
+        &["worker_slowdown", "between 1 and 1000"],
+    );
+    expect_rejected(
+        &GOOD.replace("lr: 0.001", "num_threads_per_worker: 4294967296"),
+        &["num_threads_per_worker", "4294967296"],
+    );
+    expect_rejected(
+        &GOOD.replace("lr: 0.001", "worker_isolation: processes"),
+        &["worker_isolation", "thread", "process"],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    for d in ["inf", "-1", "NaN", "1e300"] {
+        let flag = format!("--duration={d}");
+        let r = rllib(tmp.path(), &["microbenchmark", "--mode", "thread", &flag]);
+        assert_eq!(r.code, 2, "--duration {d}: {}", r.stderr);
+        assert!(r.stderr.contains("--duration"), "{}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+}

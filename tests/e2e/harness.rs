@@ -36,19 +36,29 @@ impl Run {
     }
 }
 
-/// Runs `rllib ARGS` with the working directory `cwd`.
-pub fn rllib(cwd: &Path, args: &[&str]) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_rllib"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the rllib binary runs");
+/// `rllib ARGS` as a command with the working directory `cwd`, ready to run.
+pub fn rllib_command(cwd: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rllib"));
+    c.args(args).current_dir(cwd).env("RUST_LOG", "warn");
+    c
+}
+
+/// The run's exit code and output.
+pub fn finished(out: Output) -> Run {
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs `rllib ARGS` with the working directory `cwd`.
+pub fn rllib(cwd: &Path, args: &[&str]) -> Run {
+    finished(
+        rllib_command(cwd, args)
+            .output()
+            .expect("the rllib binary runs"),
+    )
 }
 
 /// `rllib train --run RUN --env ENV --config CONFIG --stop STOP --no-progress EXTRA...` with
@@ -62,6 +72,19 @@ pub fn train_flags(
     extra: &[&str],
 ) -> (Run, PathBuf) {
     let local = dir.join("r");
+    let args = train_args(&local, run, env, config, stop, extra);
+    (rllib(dir, &args), local)
+}
+
+/// The arguments of `train_flags`, with results under `local`.
+pub fn train_args<'a>(
+    local: &'a Path,
+    run: &'a str,
+    env: &'a str,
+    config: &'a str,
+    stop: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "train",
         "--run",
@@ -77,7 +100,7 @@ pub fn train_flags(
         "--no-progress",
     ];
     args.extend_from_slice(extra);
-    (rllib(dir, &args), local)
+    args
 }
 
 /// The trial directories under `root/<experiment>/`.

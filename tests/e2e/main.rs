@@ -7,3 +7,4 @@ mod bad_input;
 mod checkpoints;
 mod env_check;
 mod train;
+mod workers;
