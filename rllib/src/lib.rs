@@ -20,6 +20,8 @@
 //! program started again: a binary that trains with them must call
 //! `runtime::worker_main_if_requested()` first thing in `main`, as the `rllib` binary does.
 
+#![warn(missing_docs)]
+
 pub mod algorithm;
 pub mod algorithms;
 pub mod config;

@@ -40,7 +40,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<ExitCode, Failure> {
     let algorithm = raw
         .get("algorithm")
         .and_then(Value::as_str)
-        .unwrap_or("PPO")
+        .unwrap_or(rllib::Algorithm::Ppo.name())
         .to_string();
     let cfg_value = raw.get("config").cloned().ok_or_else(|| {
         bad(format!(
