@@ -33,6 +33,15 @@ fn resume_is_exact_with_remote_workers_and_a_filter() {
     resume_equals_uninterrupted(&cfg);
 }
 
+#[test]
+fn resume_is_exact_with_process_workers() {
+    let cfg = FAST_CARTPOLE.replace(
+        "\"num_workers\": 0",
+        "\"num_workers\": 2, \"observation_filter\": \"MeanStdFilter\", \"worker_isolation\": \"process\"",
+    );
+    resume_equals_uninterrupted(&cfg);
+}
+
 fn resume_equals_uninterrupted(cfg: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let train = |dir: &std::path::Path, n: u32, extra: &[&str]| train_with(dir, cfg, n, extra);

@@ -143,20 +143,17 @@ impl AsyncGradientsOptimizer {
                     let Some(p) = self.pending[i].take() else {
                         continue;
                     };
-                    match workers.take_gradient(i, &p.call) {
-                        Ok(g) => {
-                            apply(
-                                learner,
-                                filter,
-                                g,
-                                i + 1,
-                                self.version - p.sent_version,
-                                &mut out,
-                            )?;
-                            self.version += 1;
-                        }
-                        // Recreated (or the error that stops training); its gradient is lost.
-                        Err(e) => workers.recover(i, e)?,
+                    // None: the worker failed and was recreated; its gradient is lost.
+                    if let Some(g) = workers.take_gradient(i, &p.call)? {
+                        apply(
+                            learner,
+                            filter,
+                            g,
+                            i + 1,
+                            self.version - p.sent_version,
+                            &mut out,
+                        )?;
+                        self.version += 1;
                     }
                     self.pending[i] = Some(submit(workers, i, learner, filter, self.version)?);
                 }

@@ -154,10 +154,15 @@ struct RemoteWorker {
     /// Calls made without waiting for them (a recreated worker's sync); they run before
     /// any later call on the actor, so they are resolved when a later call is.
     unchecked: Vec<ObjectRef<()>>,
+    /// How many times this slot's worker was recreated (calls to an earlier one fail, but
+    /// that failure is already handled).
+    generation: u64,
 }
 
 /// A3C's chain on one worker: load weights, sample, compute the gradient of that sample.
 pub struct GradientCall {
+    /// The worker it was submitted to (its slot's generation).
+    generation: u64,
     /// Loading the weights the gradient is computed on.
     pub sync: ObjectRef<()>,
     /// The gradient.
@@ -337,6 +342,7 @@ impl RemoteWorkers {
             handle,
             ready,
             unchecked: Vec::new(),
+            generation: 0,
         })
     }
 
@@ -455,20 +461,28 @@ impl RemoteWorkers {
         let sync = h.method(&SYNC, (b,));
         let sample = h.method(&SAMPLE_TIMED, ());
         let grads = h.method(&COMPUTE_GRADIENTS, (loss, &sample));
-        GradientCall { sync, grads }
+        GradientCall {
+            generation: self.workers[i].generation,
+            sync,
+            grads,
+        }
     }
 
-    /// A3C: the gradient of a finished call, or the worker's failure.
-    pub fn take_gradient(
-        &mut self,
-        i: usize,
-        call: &GradientCall,
-    ) -> std::result::Result<Gradients, RuntimeError> {
+    /// A3C: the gradient of a finished call; `None` when worker `i` failed (it is recreated,
+    /// or the error says why not) or the call went to a worker already replaced.
+    pub fn take_gradient(&mut self, i: usize, call: &GradientCall) -> Result<Option<Gradients>> {
         // The gradient is computed after the sync; a failed sync means stale weights.
-        let g = self.runtime.get(&call.grads)?;
-        self.runtime.get(&call.sync)?;
-        self.settle(i)?;
-        Ok(g)
+        let got = self
+            .runtime
+            .get(&call.grads)
+            .and_then(|g| self.runtime.get(&call.sync).map(|()| g));
+        if call.generation != self.workers[i].generation {
+            return Ok(None);
+        }
+        match got.and_then(|g| self.settle(i).map(|()| g)) {
+            Ok(g) => Ok(Some(g)),
+            Err(e) => self.recover(i, e).map(|()| None),
+        }
     }
 
     /// Reads the errors of worker `i`'s unchecked calls (all resolved once a later call is).
@@ -521,6 +535,7 @@ impl RemoteWorkers {
         let mut cfg = self.configs[i].clone();
         cfg.recreated_worker = true;
         let mut fresh = self.spawn(cfg)?;
+        fresh.generation = self.workers[i].generation + 1;
         if let Some(b) = &self.latest {
             fresh.unchecked.push(fresh.handle.method(&SYNC, (b,)));
         }
