@@ -49,7 +49,7 @@ impl ActionDistKind {
         (c[0].shallow_clone(), c[1].shallow_clone())
     }
 
-    /// Log-probability of `actions` ([B] indices as float, or [B, dim]) under `inputs` [B, k].
+    /// Log-probability of `actions` (`[B]` indices as float, or `[B, dim]`) under `inputs` `[B, k]`.
     pub fn logp(&self, inputs: &Tensor, actions: &Tensor) -> Tensor {
         match self {
             ActionDistKind::Categorical { .. } => {
