@@ -22,7 +22,8 @@ use crate::object_ref::{with_ref_serde, RefSerde};
 use crate::object_store::recv_spin;
 use crate::protocol::{read_frame, write_frame, FromWorker, Released, ToWorker, SOCKET_ENV};
 use crate::registry::{ErasedClass, ErasedMethod};
-use crate::runtime_core::{enter_task, leave_task, Core, Executor};
+use crate::resources::Demand;
+use crate::runtime_core::{enter_task, leave_task, reacquire, Core, Executor};
 use crate::scheduler::{WorkerMsg, WorkerSlot};
 use crate::session::Session;
 use crate::task::{TaskBody, TaskSpec};
@@ -399,7 +400,8 @@ fn run_remote(
         },
         session,
     );
-    leave_task();
+    // What the task holds now: nothing if its process died while it was blocked.
+    let held = leave_task();
     match reply {
         Ok(done) => {
             let t2 = core.now();
@@ -413,12 +415,10 @@ fn run_remote(
             };
             session.release(done.released);
             session.clear();
-            let TaskSpec {
-                demand, dep_tasks, ..
-            } = spec;
+            let dep_tasks = spec.dep_tasks;
             core.record_finish(id, None, &result, None);
             let (next, flush) = core.with(|s, fx| {
-                let next = s.finish(worker, return_id, &demand, result, Some(worker), fx);
+                let next = s.finish(worker, return_id, &held, result, Some(worker), fx);
                 let flush = core.timeline.enabled
                     && tl.record(TaskEvent {
                         task: id,
@@ -444,7 +444,7 @@ fn run_remote(
             );
             conn.child.kill();
             session.clear();
-            core.with(|s, fx| s.retry(spec, fx));
+            core.with(|s, fx| s.retry_holding(spec, &held, fx));
             if core.is_shutdown() {
                 return Err(());
             }
@@ -538,7 +538,7 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
         mailbox,
         dead: dead_reason,
         max_restarts,
-        held,
+        mut held,
     } = *start;
     let worker = core.worker_id();
     let session = Session::new(core.clone());
@@ -570,8 +570,13 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
                 ctor_args = a;
                 start_actor_process(&core, &procs, &session, c, &ctor_args, tid)
             });
-        leave_task();
-        core.with(|s, fx| s.actor_constructed(&placement, &held, fx));
+        // What placing it holds now (nothing if its process died while the constructor was
+        // blocked); an actor that failed to start holds nothing from here on.
+        let placed = leave_task();
+        if started.is_err() {
+            held = Demand::none();
+        }
+        core.with(|s, fx| s.actor_constructed(&placed, &held, fx));
         let stored = match started {
             Ok(c) => {
                 conn = Some(c);
@@ -675,6 +680,9 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
                             Ok(c) => {
                                 let pid = Some(c.child.pid);
                                 *conn = Some(c);
+                                // Alive again: it holds its resources again if a wait of the
+                                // dead process gave them up.
+                                reacquire(&core);
                                 core.with(|s, _| {
                                     if let Some(a) = s.actors.get_mut(&actor_id) {
                                         a.restarts = restarts;
@@ -791,7 +799,7 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
     while !inflight.is_empty() && conn.is_some() {
         read_one(&mut conn, &mut inflight, &mut dead);
     }
-    leave_task();
+    let held = leave_task();
     drain_dead(&core, &mailbox, &died("actor stopped".into()));
     if let Some(mut c) = conn.take() {
         let _ = c.send(&ToWorker::Exit).and_then(|_| c.w.flush());

@@ -78,6 +78,9 @@ thread_local! {
 struct BlockCtx {
     core: *const Core,
     demand: Demand,
+    /// False once a wait was abandoned because the worker process died: the resources were
+    /// given back and not taken again.
+    holding: bool,
 }
 
 /// Marks this thread as running a task (or actor) of `core` that holds `demand`.
@@ -86,13 +89,47 @@ pub(crate) fn enter_task(core: &Arc<Core>, demand: Demand) {
         *c.borrow_mut() = Some(BlockCtx {
             core: Arc::as_ptr(core),
             demand,
+            holding: true,
         })
     });
 }
 
-/// Ends `enter_task`, handing back what the task holds.
-pub(crate) fn leave_task() -> Option<Demand> {
-    BLOCK_CTX.with(|c| c.borrow_mut().take().map(|b| b.demand))
+/// Ends `enter_task`: what the task holds now (nothing if it died while blocked).
+pub(crate) fn leave_task() -> Demand {
+    BLOCK_CTX
+        .with(|c| c.borrow_mut().take())
+        .filter(|b| b.holding)
+        .map_or_else(Demand::none, |b| b.demand)
+}
+
+/// Takes back what an abandoned wait gave up (an actor whose process was replaced goes on
+/// holding its resources); waits for them like any resuming worker.
+pub(crate) fn reacquire(core: &Arc<Core>) {
+    let me = Arc::as_ptr(core);
+    let demand = BLOCK_CTX.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|b| std::ptr::eq(b.core, me) && !b.holding)
+            .map(|b| b.demand.clone())
+    });
+    if let Some(d) = demand {
+        // Counted as blocked while it waits, like a worker resuming from `get`.
+        core.with(|s, fx| s.block(&Demand::none(), fx));
+        resume(core, &d);
+        BLOCK_CTX.with(|c| {
+            if let Some(b) = c.borrow_mut().as_mut() {
+                b.holding = true;
+            }
+        });
+    }
+}
+
+/// Takes `d` back for a blocked worker, waiting behind earlier resumers if it must.
+fn resume(core: &Arc<Core>, d: &Demand) {
+    let w = Waiter::new();
+    if !core.with(|s, _| s.resume(d, &w)) {
+        while !w.wait(None) {}
+    }
 }
 
 /// Makes this thread a worker of `core` for `runtime::current()`.
@@ -111,6 +148,8 @@ struct Blocking<'a> {
     core: &'a Arc<Core>,
     checked: bool,
     held: Option<Demand>,
+    /// The worker process this wait was for died: give up without taking resources back.
+    abandoned: bool,
 }
 
 impl<'a> Blocking<'a> {
@@ -119,6 +158,7 @@ impl<'a> Blocking<'a> {
             core,
             checked: false,
             held: None,
+            abandoned: false,
         }
     }
 
@@ -131,7 +171,7 @@ impl<'a> Blocking<'a> {
         let demand = BLOCK_CTX.with(|c| {
             c.borrow()
                 .as_ref()
-                .filter(|b| std::ptr::eq(b.core, me))
+                .filter(|b| std::ptr::eq(b.core, me) && b.holding)
                 .map(|b| b.demand.clone())
         });
         if let Some(d) = demand {
@@ -143,11 +183,18 @@ impl<'a> Blocking<'a> {
 
 impl Drop for Blocking<'_> {
     fn drop(&mut self) {
-        if let Some(d) = self.held.take() {
-            let w = Waiter::new();
-            if !self.core.with(|s, _| s.resume(&d, &w)) {
-                while !w.wait(None) {}
-            }
+        let Some(d) = self.held.take() else {
+            return;
+        };
+        if self.abandoned {
+            self.core.with(|s, _| s.abandon_block());
+            BLOCK_CTX.with(|c| {
+                if let Some(b) = c.borrow_mut().as_mut() {
+                    b.holding = false;
+                }
+            });
+        } else {
+            resume(self.core, &d);
         }
     }
 }
@@ -403,6 +450,7 @@ impl Core {
                     return Err(RuntimeError::Timeout(timeout.unwrap_or_default()));
                 }
                 if alive.is_some_and(|a| !a()) {
+                    blocking.abandoned = true;
                     return Err(RuntimeError::Protocol("worker process died".into()));
                 }
                 continue;
@@ -495,8 +543,11 @@ impl Core {
                 None => deadline,
             };
             if !waiter.wait(until) {
-                let expired = deadline.is_some_and(|d| Instant::now() >= d);
-                if expired || alive.is_some_and(|a| !a()) {
+                if alive.is_some_and(|a| !a()) {
+                    blocking.abandoned = true;
+                    return done;
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     return done;
                 }
             }

@@ -20,7 +20,7 @@ use crate::object_ref::ReleaseQueue;
 use crate::object_store::{ObjState, ObjectEntry, Waiter};
 use crate::resources::{Demand, ResourcePool};
 use crate::task::{TaskBody, TaskRecord, TaskSpec, TaskState, Tasks};
-use crate::value::{Codec, Value};
+use crate::value::{codec, Codec, Value};
 use crossbeam::channel::Sender;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -154,7 +154,9 @@ impl State {
         let tid = spec.id;
         let codec = match &spec.body {
             TaskBody::Function(f) => Some(f.result_codec()),
-            _ => None,
+            // `ready()` resolves to `()`, readable in worker processes too.
+            TaskBody::ActorCreation(_) => Some(codec::<()>()),
+            TaskBody::Closure(_) => None,
         };
         let mut entry = ObjectEntry::pending(Some(tid), codec);
         if self.shutdown {
@@ -446,7 +448,13 @@ impl State {
 
     /// A worker process died while running `spec`: run it again elsewhere, or report the loss.
     pub fn retry(&mut self, spec: TaskSpec, fx: &mut Effects) {
-        self.pool.release(&spec.demand);
+        let held = spec.demand.clone();
+        self.retry_holding(spec, &held, fx);
+    }
+
+    /// `retry` for a task that holds `held` (nothing, if it died while blocked in `get`).
+    pub fn retry_holding(&mut self, spec: TaskSpec, held: &Demand, fx: &mut Effects) {
+        self.pool.release(held);
         if spec.attempts <= spec.max_retries && !self.shutdown {
             if let Some(r) = self.tasks.lock(spec.id).get_mut(&spec.id) {
                 r.state = TaskState::Scheduled;
@@ -526,6 +534,11 @@ impl State {
             waiter: waiter.clone(),
         });
         false
+    }
+
+    /// A blocked worker's process died: it no longer waits, and takes nothing back.
+    pub fn abandon_block(&mut self) {
+        self.blocked = self.blocked.saturating_sub(1);
     }
 
     /// Grants queued resumes in order while they fit; true when none is left waiting.

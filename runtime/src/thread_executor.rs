@@ -123,7 +123,7 @@ fn execute(
         )),
     }));
     let t2 = core.now();
-    let demand = leave_task().unwrap_or_else(Demand::none);
+    let demand = leave_task();
     CURRENT_TASK.set(None);
     let result = match out {
         Ok(Ok(v)) => Ok(v),
@@ -190,7 +190,7 @@ fn thread_actor_main(core: Arc<Core>, spec: TaskSpec) {
         ctor,
         mailbox,
         dead,
-        held,
+        mut held,
         ..
     } = *start;
     let worker = core.worker_id();
@@ -224,6 +224,10 @@ fn thread_actor_main(core: Arc<Core>, spec: TaskSpec) {
                     panic_message(&*p)
                 ))),
             };
+            // An actor whose constructor failed holds nothing from here on.
+            if r.is_err() {
+                held = Demand::none();
+            }
             core.with(|s, fx| s.actor_constructed(&placement, &held, fx));
             // The actor table is updated before `ready()` resolves, so callers see it.
             set_actor_status(
@@ -333,7 +337,7 @@ fn thread_actor_main(core: Arc<Core>, spec: TaskSpec) {
             core.complete_actor_calls(&mut done, worker, pid, &tl);
         }
     }
-    leave_task();
+    let held = leave_task();
     core.complete_actor_calls(&mut done, worker, pid, &tl);
     drain_dead(&core, &mailbox, &died("actor stopped".into()));
     drop(state);
