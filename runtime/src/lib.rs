@@ -88,6 +88,8 @@
 //!   of every task not yet started (Ray lets it oversubscribe briefly instead).
 //! - Requests from one worker process are served one at a time, in order.
 
+#![warn(missing_docs)]
+
 mod actor;
 mod actor_exec;
 mod actor_spec;

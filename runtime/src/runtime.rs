@@ -555,7 +555,7 @@ impl RuntimeHandle {
     /// Everything this node has.
     pub fn cluster_resources(&self) -> Resources {
         match &self.backend {
-            Backend::Local(core) => core.with(|s, _| s.pool.total()),
+            Backend::Local(core) => core.total_resources(),
             Backend::Remote(client) => client.resources(false).unwrap_or_default(),
         }
     }

@@ -60,6 +60,9 @@ pub(crate) struct Core {
     pub epoch: Instant,
     pub timeline: Timeline,
     shutdown: AtomicBool,
+    /// The node's resource table as it started: names and totals never change, so requests
+    /// are converted against this copy without taking the lock.
+    shape: ResourcePool,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Live actors by id: calls from worker processes find their mailbox here, and shutdown
     /// stops them. Weak, so an actor still stops when its last handle drops.
@@ -205,6 +208,7 @@ impl Core {
         let epoch = Instant::now();
         let tasks = Arc::new(Tasks::new(config.task_history, epoch));
         let pool = ResourcePool::new(&config.total());
+        let shape = pool.clone();
         let state = State::new(epoch, tasks.clone(), pool, executor.max_workers());
         Arc::new(Core {
             timeline: Timeline::new(config.timeline, config.timeline_capacity),
@@ -216,6 +220,7 @@ impl Core {
             node: NodeId::DRIVER,
             epoch,
             shutdown: AtomicBool::new(false),
+            shape,
             threads: Mutex::new(Vec::new()),
             directory: Mutex::new(IdMap::default()),
             executor,
@@ -299,13 +304,16 @@ impl Core {
     }
 
     /// What `resources` means on this node, or why it can never be granted.
-    fn demand(self: &Arc<Self>, r: &Resources) -> Result<Demand, RuntimeError> {
-        self.with(|s, _| {
-            s.pool.demand(r).map_err(|_| RuntimeError::Impossible {
-                requested: r.clone(),
-                total: s.pool.total(),
-            })
+    fn demand(&self, r: &Resources) -> Result<Demand, RuntimeError> {
+        self.shape.demand(r).map_err(|_| RuntimeError::Impossible {
+            requested: r.clone(),
+            total: self.shape.total(),
         })
+    }
+
+    /// Everything this node has.
+    pub fn total_resources(&self) -> Resources {
+        self.shape.total()
     }
 
     /// Submits a task; its return object (one ref, the caller's) or why it cannot run.

@@ -250,13 +250,11 @@ impl Session {
                 Reply::Done
             }
             Request::Fail { error } => object(Ok(core.failed_object(error.into()))),
-            Request::Resources { available } => Reply::Resources(core.with(|s, _| {
-                if available {
-                    s.pool.available()
-                } else {
-                    s.pool.total()
-                }
-            })),
+            Request::Resources { available } => Reply::Resources(if available {
+                core.with(|s, _| s.pool.available())
+            } else {
+                core.total_resources()
+            }),
         }
     }
 
