@@ -2,9 +2,8 @@
 //!
 //! Prints Ray's microbenchmark rows from this runtime, with Ray's own figure beside each.
 
-use runtime::microbenchmark::{run_config, RAY_REFERENCE};
+use runtime::microbenchmark::{run_config, trial_from_secs, RAY_REFERENCE};
 use runtime::{Isolation, RuntimeConfig};
-use std::time::Duration;
 
 fn main() {
     runtime::worker_main_if_requested();
@@ -22,6 +21,13 @@ fn main() {
         .iter()
         .find_map(|a| a.parse::<f64>().ok())
         .unwrap_or(2.0);
+    let trial_len = match trial_from_secs(trial) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("microbenchmark: {e}");
+            std::process::exit(2);
+        }
+    };
     let timeline = !args.iter().any(|a| a == "--no-timeline");
     let filter = args
         .iter()
@@ -32,19 +38,14 @@ fn main() {
     for mode in modes {
         println!("# mode: {mode:?}, timeline: {timeline}, trial: {trial} s");
         let config = RuntimeConfig::default().isolation(mode).timeline(timeline);
-        let r = run_config(
-            config,
-            Duration::from_secs_f64(trial),
-            &filter,
-            &mut |row| {
-                let ray = RAY_REFERENCE
-                    .iter()
-                    .find(|(n, _)| *n == row.name)
-                    .map(|(_, v)| *v)
-                    .unwrap_or(f64::NAN);
-                println!("{row}    (ray: {ray}, x{:.1})", row.mean / ray);
-            },
-        );
+        let r = run_config(config, trial_len, &filter, &mut |row| {
+            let ray = RAY_REFERENCE
+                .iter()
+                .find(|(n, _)| *n == row.name)
+                .map(|(_, v)| *v)
+                .unwrap_or(f64::NAN);
+            println!("{row}    (ray: {ray}, x{:.1})", row.mean / ray);
+        });
         if let Err(e) = r {
             eprintln!("microbenchmark failed in {mode:?} mode: {e}");
             std::process::exit(1);

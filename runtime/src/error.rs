@@ -6,6 +6,7 @@ use std::time::Duration;
 
 /// Everything `get`, `wait` and submission can report instead of a value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RuntimeError {
     /// The task's own code panicked or returned an error.
     #[error("task {task_id} ({function}) failed: {message}")]
@@ -70,7 +71,13 @@ pub enum RuntimeError {
     /// Serializing or deserializing a value for a worker process failed.
     #[error("serialization failed: {0}")]
     Serialization(String),
-    /// The runtime was shut down.
+    /// An argument outside what the call accepts (e.g. a benchmark duration of NaN).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A worker process and the driver disagreed on the wire (a malformed or unexpected frame).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The runtime was shut down (or, inside a worker process, the driver went away).
     #[error("runtime shut down")]
     Shutdown,
 }

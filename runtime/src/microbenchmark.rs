@@ -1,15 +1,22 @@
 //! The twin of `ray microbenchmark`: the same rows, named the same way, measured the same way
 //! (a warm-up, then four trials; mean and standard deviation of the per-trial rates).
 //!
-//! The `rllib microbenchmark` command calls [`run`] and prints each row with [`BenchRow`]'s
-//! `Display`: `<row> per second <mean> +- <stdev>`.
+//! The `rllib microbenchmark` command calls [`run`] (or [`run_secs`], which checks a duration
+//! given as seconds) and prints each row with [`BenchRow`]'s `Display`:
+//! `<row> per second <mean> +- <stdev>`.
+//!
+//! `single client put gigabytes` moves real bytes: each put copies a 100 MiB buffer into the
+//! store (as Ray's put copies into shared memory); in process mode a task in a worker process
+//! then receives it (serialized, sent over the socket, deserialized), so the figure is what
+//! reaches a worker. The other rows count calls.
 
+use crate::config::{Isolation, RuntimeConfig};
 use crate::error::RuntimeError;
 use crate::object_ref::ObjectRef;
 use crate::registry::{ActorClass, ActorMethod};
-use crate::runtime::{Isolation, Runtime, RuntimeConfig, RuntimeHandle};
+use crate::runtime::{Runtime, RuntimeHandle};
+use crate::value::Blob;
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One measured row.
@@ -47,16 +54,21 @@ pub const RAY_REFERENCE: &[(&str, f64)] = &[
 
 crate::remote_fn! {
     /// The smallest task: what `ray microbenchmark` calls `small_value`.
-    pub fn small_value() -> u64 { 0 }
+    fn small_value() -> u64 { 0 }
+}
+
+crate::remote_fn! {
+    /// Receives a byte buffer (in a worker process, after it crossed the socket).
+    fn received_len(b: Blob) -> u64 { b.0.len() as u64 }
 }
 
 /// The benchmark actor's state.
-pub struct BenchActor;
+struct BenchActor;
 /// The benchmark actor class.
-pub static BENCH_ACTOR: ActorClass<BenchActor, ()> =
+static BENCH_ACTOR: ActorClass<BenchActor, ()> =
     ActorClass::new("runtime::microbenchmark::BenchActor", |()| BenchActor);
 /// The benchmark actor's one method.
-pub static SMALL_VALUE: ActorMethod<BenchActor, (), u64> = ActorMethod::new(
+static SMALL_VALUE: ActorMethod<BenchActor, (), u64> = ActorMethod::new(
     "runtime::microbenchmark::BenchActor::small_value",
     |_, ()| 0,
 );
@@ -67,7 +79,42 @@ const BATCH: usize = 1000;
 /// Bytes per put in the gigabytes row (Ray puts a 100 MB-ish array).
 const BIG: usize = 100 * 1024 * 1024;
 
-/// Runs every row in `mode` with trials of `trial` each (Ray uses 2 s).
+/// Longest trial accepted (one day): longer is a mistake, not a benchmark.
+pub const MAX_TRIAL: Duration = Duration::from_secs(86_400);
+
+/// Checks a trial length: more than zero, at most [`MAX_TRIAL`].
+fn check_trial(trial: Duration) -> Result<(), RuntimeError> {
+    if trial.is_zero() || trial > MAX_TRIAL {
+        return Err(RuntimeError::InvalidArgument(format!(
+            "trial length must be more than 0 s and at most {} s, got {:?}",
+            MAX_TRIAL.as_secs(),
+            trial
+        )));
+    }
+    Ok(())
+}
+
+/// A trial length given in seconds (as a command line gives it): finite, more than 0, at most
+/// [`MAX_TRIAL`]; anything else (NaN, infinite, negative, huge) is `InvalidArgument`.
+pub fn trial_from_secs(secs: f64) -> Result<Duration, RuntimeError> {
+    if !(secs.is_finite() && secs > 0.0 && secs <= MAX_TRIAL.as_secs_f64()) {
+        return Err(RuntimeError::InvalidArgument(format!(
+            "trial length must be a number of seconds more than 0 and at most {}, got {secs}",
+            MAX_TRIAL.as_secs()
+        )));
+    }
+    let d = Duration::from_secs_f64(secs);
+    check_trial(d)?;
+    Ok(d)
+}
+
+/// [`run`] with the trial length in seconds, checked by [`trial_from_secs`].
+pub fn run_secs(mode: Isolation, trial_secs: f64) -> Result<Vec<BenchRow>, RuntimeError> {
+    run(mode, trial_from_secs(trial_secs)?)
+}
+
+/// Runs every row in `mode` with trials of `trial` each (Ray uses 2 s); a trial of zero or
+/// past [`MAX_TRIAL`] is `InvalidArgument`.
 pub fn run(mode: Isolation, trial: Duration) -> Result<Vec<BenchRow>, RuntimeError> {
     let mut rows = Vec::new();
     run_config(
@@ -87,6 +134,7 @@ pub fn run_config(
     filter: &str,
     on_row: &mut dyn FnMut(&BenchRow),
 ) -> Result<(), RuntimeError> {
+    check_trial(trial)?;
     let n_clients = (config.num_cpus.ceil() as usize).max(2);
     let rt = Runtime::new(config)?;
     let h = rt.handle();
@@ -112,12 +160,21 @@ pub fn run_config(
         },
         1.0,
     )?;
-    let big = Arc::new(vec![0u8; BIG]);
+    let big = vec![0u8; BIG];
+    let process = h.isolation() == Isolation::Process;
     emit(
         "single client put gigabytes",
         &mut || {
-            let r = h.put_bytes(big.clone());
-            h.get_arc(&r).map(drop)
+            // A copy into the store, as Ray's put copies into shared memory...
+            let r = h.put(Blob(big.clone()));
+            if process {
+                // ...and, with worker processes, the bytes delivered to one.
+                let n = h.get(&h.remote(&received_len, (&r,)))?;
+                debug_assert_eq!(n as usize, BIG);
+                Ok(())
+            } else {
+                h.get_arc(&r).map(drop)
+            }
         },
         BIG as f64 / 1e9,
     )?;
@@ -219,6 +276,34 @@ fn timeit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_trial_lengths_are_errors() {
+        for s in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            0.0,
+            1e300,
+            86_401.0,
+        ] {
+            assert!(
+                matches!(trial_from_secs(s), Err(RuntimeError::InvalidArgument(_))),
+                "{s}"
+            );
+            assert!(run_secs(Isolation::Thread, s).is_err(), "{s}");
+        }
+        assert_eq!(trial_from_secs(0.5).unwrap(), Duration::from_millis(500));
+        assert!(matches!(
+            run(Isolation::Thread, Duration::MAX),
+            Err(RuntimeError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            run(Isolation::Thread, Duration::ZERO),
+            Err(RuntimeError::InvalidArgument(_))
+        ));
+    }
 
     #[test]
     fn every_row_runs_in_thread_mode() {

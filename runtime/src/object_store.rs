@@ -2,8 +2,7 @@
 
 use crate::error::RuntimeError;
 use crate::ids::{ObjectId, TaskId, WorkerId};
-use crate::registry::ErasedFn;
-use crate::value::Value;
+use crate::value::{Codec, Value};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -117,14 +116,6 @@ pub(crate) enum ObjState {
     Failed(Box<RuntimeError>),
 }
 
-/// How to tell an object's size without knowing its type.
-#[derive(Clone, Copy)]
-pub(crate) enum SizeHint {
-    Unknown,
-    Known(usize),
-    Serialized(&'static dyn ErasedFn),
-}
-
 /// One object in the store.
 pub(crate) struct ObjectEntry {
     pub state: ObjState,
@@ -132,24 +123,41 @@ pub(crate) struct ObjectEntry {
     pub dependents: Vec<TaskId>,
     pub producer: Option<TaskId>,
     pub is_put: bool,
-    /// The last user ref dropped while the value was pending: discard it on arrival.
+    /// Live `ObjectRef` tokens (every entry starts with the one its creator gets).
+    pub refs: u32,
+    /// The last ref dropped while the value was pending: discard it on arrival.
     pub released: bool,
-    pub size: SizeHint,
+    /// How to serialize the value for a worker process (`None` for closure results).
+    pub codec: Option<&'static dyn Codec>,
+    /// Its size when known without serializing (byte buffers).
+    pub size: Option<usize>,
     /// The worker process it came from, if any (it is stored in the driver either way).
     pub from_worker: Option<WorkerId>,
 }
 
 impl ObjectEntry {
-    pub fn pending(producer: TaskId) -> Self {
+    /// The entry of a task's return value, with one ref (the submitter's).
+    pub fn pending(producer: Option<TaskId>, codec: Option<&'static dyn Codec>) -> Self {
         ObjectEntry {
             state: ObjState::Pending,
             waiters: Vec::new(),
             dependents: Vec::new(),
-            producer: Some(producer),
+            producer,
             is_put: false,
+            refs: 1,
             released: false,
-            size: SizeHint::Unknown,
+            codec,
+            size: None,
             from_worker: None,
+        }
+    }
+
+    /// Its size for the object table.
+    pub fn size(&self) -> Option<usize> {
+        match (&self.size, &self.state, self.codec) {
+            (Some(n), _, _) => Some(*n),
+            (None, ObjState::Ready(v), Some(c)) => c.size(v),
+            _ => None,
         }
     }
 }
@@ -170,7 +178,7 @@ pub enum ObjectStatus {
 pub struct ObjectInfo {
     /// The object.
     pub object_id: ObjectId,
-    /// Serialized size in bytes, when known (registered types, process mode, byte buffers).
+    /// Serialized size in bytes, when known (serde values, byte buffers; not closure results).
     pub size: Option<usize>,
     /// The task that produces it; `None` for `put`.
     pub task: Option<TaskId>,

@@ -1,58 +1,335 @@
 //! The driver <-> worker process wire format: length-prefixed postcard frames over a Unix socket.
 //!
-//! Only this file and `process_worker.rs` know the transport; joining other machines later
-//! means another stream type here (TCP with an auth token), not another API.
+//! One connection carries both directions of one worker's traffic: the driver's requests
+//! (run a task, build or call an actor) and, while one of those runs, the worker's own requests
+//! to the driver (submit, put, get, wait, actors): the same calls a `RuntimeHandle` makes, so a
+//! remote node will speak this too (over TCP, after authenticating).
+//!
+//! Frames are bounded ([`MAX_FRAME`]); a frame that does not decode is an error, never a panic,
+//! and nothing in a message nests without bound (errors travel as a flat chain).
 
+use crate::args::WireArg;
+use crate::error::RuntimeError;
+use crate::ids::{ActorId, ObjectId, TaskId};
+use crate::resources::Resources;
+use crate::value::Blob;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{self, Read, Write};
+use std::time::Duration;
+
+/// Set in a worker process's environment: the driver's socket to connect to.
+pub(crate) const SOCKET_ENV: &str = "RUNTIME_WORKER_SOCKET";
 
 /// Largest frame accepted, so a corrupt length cannot make a process allocate without bound.
-const MAX_FRAME: usize = 1 << 31;
+pub(crate) const MAX_FRAME: usize = 1 << 31;
 
-/// A request from the driver.
+/// Memory reserved up front for a frame; larger frames grow as their bytes arrive.
+const PREALLOCATE: usize = 64 << 20;
+
+/// A message from the driver.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum ToWorker {
     /// Run a registered function on serialized arguments.
     RunTask {
-        task: u64,
+        task: TaskId,
         function: String,
-        args: Vec<Vec<u8>>,
+        args: Vec<Blob>,
     },
     /// Build this process's actor state.
     CreateActor {
-        task: u64,
+        task: TaskId,
         class: String,
-        args: Vec<Vec<u8>>,
+        args: Vec<Blob>,
     },
     /// Call a registered method on this process's actor.
     CallMethod {
-        task: u64,
+        task: TaskId,
         method: String,
-        args: Vec<Vec<u8>>,
+        args: Vec<Blob>,
     },
+    /// The answer to the worker's last `Request`.
+    Reply(Reply),
     /// Exit cleanly.
     Exit,
 }
 
-/// A reply from a worker.
+/// Refs and actor handles a worker process dropped since its last message.
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub(crate) struct Released {
+    pub objects: Vec<ObjectId>,
+    pub actors: Vec<ActorId>,
+}
+
+/// A message from a worker process.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum FromWorker {
     /// Sent once after connecting.
     Hello { pid: u32 },
-    /// A request finished: the serialized result, or the failure message.
+    /// A task, constructor or method finished: the serialized result, or the failure message.
     Done {
-        task: u64,
-        result: Result<Vec<u8>, String>,
+        task: TaskId,
+        result: Result<Blob, String>,
+        released: Released,
+    },
+    /// A call of the runtime's API from code running in the worker.
+    Request {
+        request: Request,
+        released: Released,
     },
 }
 
+/// What code inside a worker process asks of the driver's runtime.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Request {
+    /// Submit a registered function.
+    Submit {
+        function: String,
+        args: Vec<WireArg>,
+        resources: Resources,
+        max_retries: u32,
+    },
+    /// Store a value.
+    Put {
+        bytes: Blob,
+        contained: Vec<ObjectId>,
+    },
+    /// Values of objects, in order (the first error wins).
+    Get {
+        ids: Vec<ObjectId>,
+        timeout: Option<Duration>,
+    },
+    /// Which objects are done, once `num_returns` are or the timeout passes.
+    Wait {
+        ids: Vec<ObjectId>,
+        num_returns: usize,
+        timeout: Option<Duration>,
+    },
+    /// Create an actor of a registered class.
+    CreateActor {
+        class: String,
+        args: Vec<WireArg>,
+        resources: Option<Resources>,
+        max_restarts: u32,
+    },
+    /// Call a registered method of an actor.
+    CallActor {
+        actor: ActorId,
+        method: String,
+        args: Vec<WireArg>,
+    },
+    /// Stop an actor after its queued calls.
+    KillActor { actor: ActorId },
+    /// An object that holds this error (a submission that failed in the worker).
+    Fail { error: WireError },
+    /// The node's total (or currently free) resources.
+    Resources { available: bool },
+}
+
+/// The driver's answer to a `Request`.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Reply {
+    /// The new object (a task's return value, a put, an actor call's result).
+    Object(Result<ObjectId, WireError>),
+    /// The new actor and the object that resolves once it is built.
+    Actor(Result<(ActorId, ObjectId), WireError>),
+    /// Serialized values, in the order asked for.
+    Values(Result<Vec<Blob>, WireError>),
+    /// For each id of a `Wait`, whether it is done.
+    Ready(Vec<bool>),
+    /// Resources.
+    Resources(Resources),
+    /// Done, nothing to return.
+    Done,
+}
+
+/// A `RuntimeError` on the wire: the chain of upstream failures flattened into a list, so
+/// decoding never recurses.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct WireError(Vec<ErrorLevel>);
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+enum ErrorLevel {
+    Upstream {
+        function: String,
+        task_id: TaskId,
+    },
+    TaskFailed {
+        function: String,
+        task_id: TaskId,
+        message: String,
+    },
+    WorkerDied {
+        function: String,
+        task_id: TaskId,
+        attempts: u32,
+    },
+    ActorDied {
+        class: String,
+        actor_id: ActorId,
+        message: String,
+    },
+    ObjectLost(ObjectId, String),
+    Impossible {
+        requested: Resources,
+        total: Resources,
+    },
+    Timeout(Duration),
+    Unsupported(String),
+    Serialization(String),
+    InvalidArgument(String),
+    Protocol(String),
+    Shutdown,
+}
+
+impl From<&RuntimeError> for WireError {
+    fn from(e: &RuntimeError) -> Self {
+        let mut levels = Vec::new();
+        let mut e = e;
+        loop {
+            let level = match e {
+                RuntimeError::UpstreamFailed {
+                    function,
+                    task_id,
+                    cause,
+                } => {
+                    levels.push(ErrorLevel::Upstream {
+                        function: function.clone(),
+                        task_id: *task_id,
+                    });
+                    e = cause;
+                    continue;
+                }
+                RuntimeError::TaskFailed {
+                    function,
+                    task_id,
+                    message,
+                } => ErrorLevel::TaskFailed {
+                    function: function.clone(),
+                    task_id: *task_id,
+                    message: message.clone(),
+                },
+                RuntimeError::WorkerDied {
+                    function,
+                    task_id,
+                    attempts,
+                } => ErrorLevel::WorkerDied {
+                    function: function.clone(),
+                    task_id: *task_id,
+                    attempts: *attempts,
+                },
+                RuntimeError::ActorDied {
+                    class,
+                    actor_id,
+                    message,
+                } => ErrorLevel::ActorDied {
+                    class: class.clone(),
+                    actor_id: *actor_id,
+                    message: message.clone(),
+                },
+                RuntimeError::ObjectLost(id, m) => ErrorLevel::ObjectLost(*id, m.clone()),
+                RuntimeError::Impossible { requested, total } => ErrorLevel::Impossible {
+                    requested: requested.clone(),
+                    total: total.clone(),
+                },
+                RuntimeError::Timeout(d) => ErrorLevel::Timeout(*d),
+                RuntimeError::Unsupported(m) => ErrorLevel::Unsupported(m.clone()),
+                RuntimeError::InvalidArgument(m) => ErrorLevel::InvalidArgument(m.clone()),
+                RuntimeError::Protocol(m) => ErrorLevel::Protocol(m.clone()),
+                RuntimeError::Shutdown => ErrorLevel::Shutdown,
+                // Serialization, and a type mismatch (only ever raised where the value is read).
+                other => ErrorLevel::Serialization(other.to_string()),
+            };
+            levels.push(level);
+            return WireError(levels);
+        }
+    }
+}
+
+/// Longest upstream chain accepted from the wire (deeper nesting would recurse when dropped).
+const MAX_CHAIN: usize = 4096;
+
+impl From<WireError> for RuntimeError {
+    fn from(w: WireError) -> Self {
+        if w.0.len() > MAX_CHAIN {
+            return RuntimeError::Protocol(format!(
+                "error chain of {} levels exceeds {MAX_CHAIN}",
+                w.0.len()
+            ));
+        }
+        let mut levels = w.0.into_iter().rev();
+        let mut e = match levels.next() {
+            Some(ErrorLevel::TaskFailed {
+                function,
+                task_id,
+                message,
+            }) => RuntimeError::TaskFailed {
+                function,
+                task_id,
+                message,
+            },
+            Some(ErrorLevel::WorkerDied {
+                function,
+                task_id,
+                attempts,
+            }) => RuntimeError::WorkerDied {
+                function,
+                task_id,
+                attempts,
+            },
+            Some(ErrorLevel::ActorDied {
+                class,
+                actor_id,
+                message,
+            }) => RuntimeError::ActorDied {
+                class,
+                actor_id,
+                message,
+            },
+            Some(ErrorLevel::ObjectLost(id, m)) => RuntimeError::ObjectLost(id, m),
+            Some(ErrorLevel::Impossible { requested, total }) => {
+                RuntimeError::Impossible { requested, total }
+            }
+            Some(ErrorLevel::Timeout(d)) => RuntimeError::Timeout(d),
+            Some(ErrorLevel::Unsupported(m)) => RuntimeError::Unsupported(m),
+            Some(ErrorLevel::Serialization(m)) => RuntimeError::Serialization(m),
+            Some(ErrorLevel::InvalidArgument(m)) => RuntimeError::InvalidArgument(m),
+            Some(ErrorLevel::Protocol(m)) => RuntimeError::Protocol(m),
+            Some(ErrorLevel::Shutdown) => RuntimeError::Shutdown,
+            Some(ErrorLevel::Upstream { .. }) | None => {
+                return RuntimeError::Protocol("malformed error chain".into())
+            }
+        };
+        for level in levels {
+            match level {
+                ErrorLevel::Upstream { function, task_id } => {
+                    e = RuntimeError::UpstreamFailed {
+                        function,
+                        task_id,
+                        cause: Box::new(e),
+                    }
+                }
+                _ => return RuntimeError::Protocol("malformed error chain".into()),
+            }
+        }
+        e
+    }
+}
+
+/// Writes one frame: a little-endian u32 length, then the postcard bytes.
 pub(crate) fn write_frame<T: Serialize, W: Write>(w: &mut W, msg: &T) -> io::Result<()> {
     let bytes =
         postcard::to_allocvec(msg).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    if bytes.len() > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {} bytes exceeds {MAX_FRAME}", bytes.len()),
+        ));
+    }
     w.write_all(&(bytes.len() as u32).to_le_bytes())?;
     w.write_all(&bytes)
 }
 
+/// Reads one frame; a frame too large, cut short or not decoding is an `InvalidData` error.
 pub(crate) fn read_frame<T: DeserializeOwned, R: Read>(r: &mut R) -> io::Result<T> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len)?;
@@ -63,14 +340,26 @@ pub(crate) fn read_frame<T: DeserializeOwned, R: Read>(r: &mut R) -> io::Result<
             "frame too large",
         ));
     }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf)?;
+    // Reserve what is plausible now; the rest only as bytes actually arrive.
+    let mut buf = Vec::with_capacity(len.min(PREALLOCATE));
+    r.take(len as u64).read_to_end(&mut buf)?;
+    if buf.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "frame cut short",
+        ));
+    }
     postcard::from_bytes(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::NodeId;
+
+    fn task(n: u64) -> TaskId {
+        TaskId::new(NodeId::DRIVER, n)
+    }
 
     #[test]
     fn frames_round_trip() {
@@ -78,29 +367,78 @@ mod tests {
         write_frame(
             &mut buf,
             &ToWorker::RunTask {
-                task: 7,
+                task: task(7),
                 function: "f".into(),
-                args: vec![vec![1, 2], vec![]],
+                args: vec![Blob(vec![1, 2]), Blob(vec![])],
             },
         )
         .unwrap();
         write_frame(
             &mut buf,
             &FromWorker::Done {
-                task: 7,
+                task: task(7),
                 result: Err("x".into()),
+                released: Released::default(),
             },
         )
         .unwrap();
         let mut r = &buf[..];
         assert!(matches!(
             read_frame::<ToWorker, _>(&mut r).unwrap(),
-            ToWorker::RunTask { task: 7, .. }
+            ToWorker::RunTask { task: t, .. } if t == task(7)
         ));
         assert!(matches!(
             read_frame::<FromWorker, _>(&mut r).unwrap(),
-            FromWorker::Done { task: 7, .. }
+            FromWorker::Done { .. }
         ));
         assert!(read_frame::<FromWorker, _>(&mut r).is_err());
+    }
+
+    #[test]
+    fn malformed_frames_are_errors() {
+        // A length past the bound.
+        let mut r = &u32::MAX.to_le_bytes()[..];
+        assert!(read_frame::<ToWorker, _>(&mut r).is_err());
+        // A frame cut short.
+        let mut short = 100u32.to_le_bytes().to_vec();
+        short.extend_from_slice(&[0; 10]);
+        assert!(read_frame::<ToWorker, _>(&mut &short[..]).is_err());
+        // Garbage of the announced length, every length up to 64 bytes, two fill patterns.
+        for n in 0..64u32 {
+            for fill in [0xffu8, 0x07] {
+                let mut f = n.to_le_bytes().to_vec();
+                f.extend(vec![fill; n as usize]);
+                let _ = read_frame::<FromWorker, _>(&mut &f[..]);
+                let _ = read_frame::<ToWorker, _>(&mut &f[..]);
+            }
+        }
+    }
+
+    #[test]
+    fn errors_cross_as_flat_chains() {
+        let root = RuntimeError::TaskFailed {
+            function: "f".into(),
+            task_id: task(1),
+            message: "boom".into(),
+        };
+        let mut e = root.clone();
+        for i in 2..200 {
+            e = RuntimeError::UpstreamFailed {
+                function: "g".into(),
+                task_id: task(i),
+                cause: Box::new(e),
+            };
+        }
+        let w = WireError::from(&e);
+        let bytes = postcard::to_allocvec(&w).unwrap();
+        let back: RuntimeError = postcard::from_bytes::<WireError>(&bytes).unwrap().into();
+        assert_eq!(back, e);
+        assert_eq!(back.root_cause(), &root);
+        // A chain that does not end in a cause is reported, not trusted.
+        let bad = WireError(vec![ErrorLevel::Upstream {
+            function: "g".into(),
+            task_id: task(2),
+        }]);
+        assert!(matches!(RuntimeError::from(bad), RuntimeError::Protocol(_)));
     }
 }

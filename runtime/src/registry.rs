@@ -1,48 +1,55 @@
 //! Functions and actor types registered by name, so a worker process can find the code that a
 //! driver asks it to run. Thread mode calls the same statics directly, without serde.
 
+use crate::args::{ArgSlot, ArgTuple, WireArg};
 use crate::error::TaskError;
-use crate::value::{decode_value, encode_value, ArgSlot, ArgTuple, Data, Value};
+use crate::value::{codec, encode_value, Codec, Data, Value};
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// Type-erased view of a remote function; what the scheduler and workers hold.
-pub trait ErasedFn: Send + Sync {
+pub(crate) trait ErasedFn: Send + Sync {
     /// Registered name.
     fn name(&self) -> &'static str;
     /// Runs with resolved arguments (thread mode).
     fn invoke(&self, args: Vec<ArgSlot>) -> Result<Value, TaskError>;
     /// Serializes resolved arguments for a worker process.
     fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String>;
+    /// Arguments as a worker process sends them to the driver (refs stay refs).
+    fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String>;
     /// Runs inside a worker process on serialized arguments, returning the serialized result.
     fn invoke_bytes(&self, args: &[Vec<u8>]) -> Result<Vec<u8>, TaskError>;
     /// Deserializes a worker process's result into a stored value.
     fn decode_result(&self, b: &[u8]) -> Result<Value, String>;
-    /// Serialized size of a stored result, for `object_info`.
-    fn result_size(&self, v: &Value) -> Option<usize>;
+    /// How to serialize its result (for `get` in a worker process, and its size).
+    fn result_codec(&self) -> &'static dyn Codec;
 }
 
 /// Type-erased view of an actor class: how to construct its state.
-pub trait ErasedClass: Send + Sync {
+pub(crate) trait ErasedClass: Send + Sync {
     /// Registered name.
     fn name(&self) -> &'static str;
     /// Builds the state from resolved arguments (thread mode).
     fn construct(&self, args: Vec<ArgSlot>) -> Result<Box<dyn Any + Send>, TaskError>;
     /// Serializes constructor arguments for a worker process.
     fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String>;
+    /// Arguments as a worker process sends them to the driver (refs stay refs).
+    fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String>;
     /// Builds the state inside a worker process.
     fn construct_bytes(&self, args: &[Vec<u8>]) -> Result<Box<dyn Any + Send>, TaskError>;
 }
 
 /// Type-erased view of an actor method.
-pub trait ErasedMethod: Send + Sync {
+pub(crate) trait ErasedMethod: Send + Sync {
     /// Registered name.
     fn name(&self) -> &'static str;
     /// Runs on the state with resolved arguments (thread mode).
     fn invoke(&self, state: &mut (dyn Any + Send), args: Vec<ArgSlot>) -> Result<Value, TaskError>;
     /// Serializes resolved arguments for a worker process.
     fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String>;
+    /// Arguments as a worker process sends them to the driver (refs stay refs).
+    fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String>;
     /// Runs inside a worker process.
     fn invoke_bytes(
         &self,
@@ -51,6 +58,8 @@ pub trait ErasedMethod: Send + Sync {
     ) -> Result<Vec<u8>, TaskError>;
     /// Deserializes a worker process's result into a stored value.
     fn decode_result(&self, b: &[u8]) -> Result<Value, String>;
+    /// How to serialize its result.
+    fn result_codec(&self) -> &'static dyn Codec;
 }
 
 type FnBody<Args, R> = Body<fn(Args) -> R, fn(Args) -> Result<R, TaskError>>;
@@ -96,7 +105,7 @@ impl<Args: ArgTuple, R: Data> RemoteFn<Args, R> {
     }
     /// The inventory entry that makes this function known to worker processes.
     pub const fn registration(&'static self) -> Registration {
-        Registration::Function(self)
+        Registration(Entry::Function(self))
     }
 }
 
@@ -111,17 +120,19 @@ impl<Args: ArgTuple, R: Data> ErasedFn for RemoteFn<Args, R> {
     fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String> {
         Args::encode_slots(args)
     }
+    fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String> {
+        Args::to_wire(args)
+    }
     fn invoke_bytes(&self, args: &[Vec<u8>]) -> Result<Vec<u8>, TaskError> {
         let a = Args::decode(args).map_err(TaskError)?;
         let r = self.call_local(a)?;
         encode_value(&r).map_err(TaskError)
     }
     fn decode_result(&self, b: &[u8]) -> Result<Value, String> {
-        decode_value::<R>(b)
+        crate::value::decode_value::<R>(b)
     }
-    fn result_size(&self, v: &Value) -> Option<usize> {
-        v.downcast_ref::<R>()
-            .and_then(|r| postcard::experimental::serialized_size(r).ok())
+    fn result_codec(&self) -> &'static dyn Codec {
+        codec::<R>()
     }
 }
 
@@ -142,7 +153,7 @@ impl<A: Send + 'static, Args: ArgTuple> ActorClass<A, Args> {
     }
     /// The inventory entry that makes this class known to worker processes.
     pub const fn registration(&'static self) -> Registration {
-        Registration::Class(self)
+        Registration(Entry::Class(self))
     }
 }
 
@@ -156,6 +167,9 @@ impl<A: Send + 'static, Args: ArgTuple> ErasedClass for ActorClass<A, Args> {
     }
     fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String> {
         Args::encode_slots(args)
+    }
+    fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String> {
+        Args::to_wire(args)
     }
     fn construct_bytes(&self, args: &[Vec<u8>]) -> Result<Box<dyn Any + Send>, TaskError> {
         let a = Args::decode(args).map_err(TaskError)?;
@@ -200,7 +214,7 @@ impl<A: Send + 'static, Args: ArgTuple, R: Data> ActorMethod<A, Args, R> {
     }
     /// The inventory entry that makes this method known to worker processes.
     pub const fn registration(&'static self) -> Registration {
-        Registration::Method(self)
+        Registration(Entry::Method(self))
     }
 }
 
@@ -216,6 +230,9 @@ impl<A: Send + 'static, Args: ArgTuple, R: Data> ErasedMethod for ActorMethod<A,
     fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String> {
         Args::encode_slots(args)
     }
+    fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String> {
+        Args::to_wire(args)
+    }
     fn invoke_bytes(
         &self,
         state: &mut (dyn Any + Send),
@@ -227,17 +244,20 @@ impl<A: Send + 'static, Args: ArgTuple, R: Data> ErasedMethod for ActorMethod<A,
         encode_value(&r).map_err(TaskError)
     }
     fn decode_result(&self, b: &[u8]) -> Result<Value, String> {
-        decode_value::<R>(b)
+        crate::value::decode_value::<R>(b)
+    }
+    fn result_codec(&self) -> &'static dyn Codec {
+        codec::<R>()
     }
 }
 
-/// One registered item, collected across the whole binary by `inventory`.
-pub enum Registration {
-    /// A remote function.
+/// One registered item, collected across the whole binary by `inventory` (opaque: made by
+/// `registration()` inside [`register!`](crate::register) and [`remote_fn!`](crate::remote_fn)).
+pub struct Registration(Entry);
+
+enum Entry {
     Function(&'static dyn ErasedFn),
-    /// An actor class.
     Class(&'static dyn ErasedClass),
-    /// An actor method.
     Method(&'static dyn ErasedMethod),
 }
 
@@ -256,15 +276,15 @@ pub(crate) fn registry() -> &'static Registry {
     REG.get_or_init(|| {
         let mut r = Registry::default();
         for item in inventory::iter::<Registration> {
-            match item {
-                Registration::Function(f) => {
-                    r.functions.insert(f.name(), *f);
+            match item.0 {
+                Entry::Function(f) => {
+                    r.functions.insert(f.name(), f);
                 }
-                Registration::Class(c) => {
-                    r.classes.insert(c.name(), *c);
+                Entry::Class(c) => {
+                    r.classes.insert(c.name(), c);
                 }
-                Registration::Method(m) => {
-                    r.methods.insert(m.name(), *m);
+                Entry::Method(m) => {
+                    r.methods.insert(m.name(), m);
                 }
             }
         }

@@ -64,6 +64,17 @@ pub(crate) struct Demand {
     pub custom: Box<[(usize, u64)]>,
 }
 
+impl Demand {
+    /// Nothing at all.
+    pub fn none() -> Self {
+        Demand {
+            cpu: 0,
+            gpu: 0,
+            custom: Box::new([]),
+        }
+    }
+}
+
 /// What a node has in total and free right now.
 #[derive(Clone, Debug)]
 pub(crate) struct ResourcePool {

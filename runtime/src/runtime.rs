@@ -1,135 +1,83 @@
-//! The user-facing API: start a runtime, submit tasks, put and get objects, create actors,
-//! and look inside (task and object tables, resources, timeline).
+//! The user-facing API: start a runtime, submit tasks, put and get objects, and look inside
+//! (task and object tables, resources, timeline). Actors are in `actor.rs`.
+//!
+//! A [`RuntimeHandle`] is either the driver's core in this process, or a client of it from
+//! inside a worker process (the same calls, as requests over the worker's connection). A
+//! remote node's handle will be the second kind.
 
-use crate::actor::{ActorBuilder, ActorRecord};
-use crate::error::{RuntimeError, TaskError};
-use crate::ids::{ActorId, ObjectId, TaskId};
-use crate::object_ref::ObjectRef;
-use crate::object_store::{ObjState, ObjectInfo, ObjectStatus, SizeHint};
-use crate::registry::{ActorClass, RemoteFn};
+use crate::actor_spec::ActorRecord;
+use crate::args::{ArgSlot, ArgTuple, IntoArgs};
+use crate::client::{process_client, Client};
+use crate::config::{Isolation, RuntimeConfig};
+use crate::error::RuntimeError;
+use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
+use crate::object_ref::{collect_refs, with_ref_serde, Decoder, ObjectRef, RefSerde, RefToken};
+use crate::object_store::{ObjState, ObjectInfo, ObjectStatus};
+use crate::process_executor::{refuse_unregistered_worker, ProcessExecutor};
+use crate::registry::RemoteFn;
 use crate::resources::Resources;
-use crate::scheduler::Inner;
-use crate::task::{
-    arg_infos, ClosureBody, TaskBody, TaskFilter, TaskInfo, TaskRecord, TaskSpec, TaskState,
-    CURRENT_TASK,
-};
-use crate::value::{ArgSlot, ArgTuple, Data, IntoArgs, Value};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::runtime_core::{thread_core, Core, Executor};
+use crate::task::{ClosureBody, TaskBody, TaskFilter, TaskInfo, CURRENT_TASK};
+use crate::thread_executor::ThreadExecutor;
+use crate::value::{codec, decode_value, encode_value, Data, Serialized, Value};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where tasks and actors run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Isolation {
-    /// Threads of the driver process: fastest, values never serialized.
-    #[default]
-    Thread,
-    /// Worker processes on this machine: functions and actors must be registered, values serde.
-    Process,
-}
-
-/// How to start a runtime (Ray's `init` arguments).
-#[derive(Clone, Debug)]
-pub struct RuntimeConfig {
-    /// Logical CPUs of this node (default: the machine's parallelism).
-    pub num_cpus: f64,
-    /// Logical GPUs of this node.
-    pub num_gpus: f64,
-    /// Custom named resources of this node.
-    pub custom: BTreeMap<String, f64>,
-    /// Threads (default) or worker processes.
-    pub isolation: Isolation,
-    /// Worker processes in process mode (default: `num_cpus` rounded up).
-    pub num_worker_processes: Option<usize>,
-    /// Record the timeline (default on; bounded per worker).
-    pub timeline: bool,
-    /// Timeline events kept per worker.
-    pub timeline_capacity: usize,
-    /// Finished tasks kept in the task table.
-    pub task_history: usize,
-    /// How long shutdown waits for running user code before leaving it behind.
-    pub shutdown_timeout: Duration,
-    /// The worker executable in process mode (default: this executable).
-    pub worker_program: Option<std::path::PathBuf>,
-}
-
-impl Default for RuntimeConfig {
-    fn default() -> Self {
-        RuntimeConfig {
-            num_cpus: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1) as f64,
-            num_gpus: 0.0,
-            custom: BTreeMap::new(),
-            isolation: Isolation::Thread,
-            num_worker_processes: None,
-            timeline: true,
-            timeline_capacity: 100_000,
-            task_history: 100_000,
-            shutdown_timeout: Duration::from_secs(2),
-            worker_program: None,
-        }
-    }
-}
-
-impl RuntimeConfig {
-    /// Sets the CPUs.
-    pub fn num_cpus(mut self, n: f64) -> Self {
-        self.num_cpus = n;
-        self
-    }
-    /// Sets the GPUs.
-    pub fn num_gpus(mut self, n: f64) -> Self {
-        self.num_gpus = n;
-        self
-    }
-    /// Adds a custom resource.
-    pub fn resource(mut self, name: &str, n: f64) -> Self {
-        self.custom.insert(name.to_string(), n);
-        self
-    }
-    /// Chooses threads or processes.
-    pub fn isolation(mut self, i: Isolation) -> Self {
-        self.isolation = i;
-        self
-    }
-    /// Turns timeline recording on or off.
-    pub fn timeline(mut self, on: bool) -> Self {
-        self.timeline = on;
-        self
-    }
-    fn total(&self) -> Resources {
-        Resources {
-            cpu: self.num_cpus,
-            gpu: self.num_gpus,
-            custom: self.custom.clone(),
-        }
-    }
-}
-
 /// The runtime, owned by the driver: dropping it shuts everything down (never hangs).
 pub struct Runtime {
     handle: RuntimeHandle,
+    core: Arc<Core>,
 }
 
 /// A cheap, cloneable, `Send + Sync` handle to a runtime, usable inside tasks and actors.
 #[derive(Clone)]
 pub struct RuntimeHandle {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) backend: Backend,
+}
+
+/// What a handle talks to.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    /// The driver's core, in this process.
+    Local(Arc<Core>),
+    /// The driver, from inside a worker process.
+    Remote(Arc<Client>),
+}
+
+/// The runtime that the current task or actor method runs on, if this thread is running one.
+///
+/// Registered functions are plain `fn`s and cannot capture a handle: this is how a task submits
+/// tasks, creates actors or gets objects (Ray's nested tasks). It answers on the thread running
+/// a task or actor method, in thread mode and inside worker processes; elsewhere (the driver's
+/// own threads, threads a task spawns) it is `None`: pass a handle there instead.
+pub fn current() -> Option<RuntimeHandle> {
+    CURRENT_TASK.get()?;
+    if let Some(core) = thread_core() {
+        return Some(RuntimeHandle {
+            backend: Backend::Local(core),
+        });
+    }
+    process_client().map(|c| RuntimeHandle {
+        backend: Backend::Remote(c),
+    })
 }
 
 impl Runtime {
     /// Starts a runtime in this process; nothing to launch first.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
-        crate::process_worker::check_worker_binary()?;
-        let total = config.total();
+        refuse_unregistered_worker();
+        // Where work runs is chosen here, once: the rest of the runtime only sees `Executor`.
+        let executor: Box<dyn Executor> = match config.isolation {
+            Isolation::Thread => Box::new(ThreadExecutor),
+            Isolation::Process => Box::new(ProcessExecutor::new(&config)),
+        };
+        let core = Core::new(config, executor);
         Ok(Runtime {
             handle: RuntimeHandle {
-                inner: Inner::new(config, &total),
+                backend: Backend::Local(core.clone()),
             },
+            core,
         })
     }
 
@@ -145,7 +93,7 @@ impl Runtime {
 
     /// Stops everything now; pending `get`s return `Shutdown`.
     pub fn shutdown(&self) {
-        self.handle.inner.shutdown();
+        self.core.shutdown();
     }
 }
 
@@ -158,7 +106,7 @@ impl std::ops::Deref for Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.handle.inner.shutdown();
+        self.core.shutdown();
     }
 }
 
@@ -166,15 +114,16 @@ impl Drop for Runtime {
 pub struct TaskBuilder<R> {
     rt: RuntimeHandle,
     function: &'static str,
-    body: Option<TaskBody>,
+    body: TaskBody,
     args: Vec<ArgSlot>,
     resources: Resources,
     max_retries: u32,
+    decode: Option<Decoder>,
     _r: std::marker::PhantomData<fn() -> R>,
 }
 
 impl<R> TaskBuilder<R> {
-    /// What the task needs while it runs (default 1 CPU).
+    /// What the task needs while it runs (default 1 CPU; given back while it waits in `get`).
     pub fn resources(mut self, r: Resources) -> Self {
         self.resources = r;
         self
@@ -194,67 +143,84 @@ impl<R> TaskBuilder<R> {
         self.max_retries = n;
         self
     }
-    /// Submits; an impossible resource request is an error here, never a hang.
-    pub fn submit(mut self) -> Result<ObjectRef<R>, RuntimeError> {
-        let inner = self.rt.inner.clone();
-        let demand = inner.with(|s, _| {
-            s.pool
-                .demand(&self.resources)
-                .map_err(|_| RuntimeError::Impossible {
-                    requested: self.resources.clone(),
-                    total: s.pool.total(),
-                })
-        })?;
-        let tid = TaskId(inner.next_id());
-        let oid = ObjectId(tid.0);
-        let r = ObjectRef::new(oid, inner.release.clone());
-        let record = TaskRecord {
-            function: self.function,
-            args: arg_infos(&self.args),
-            state: TaskState::Scheduled,
-            resources: std::mem::take(&mut self.resources),
-            worker: None,
-            worker_pid: None,
-            parent: CURRENT_TASK.get(),
-            actor: None,
-            return_id: oid,
-            submit: inner.now(),
-            start: None,
-            end: None,
-            attempts: 0,
-            error: None,
+    /// Submits; an impossible resource request (or a closure where closures cannot run) is an
+    /// error here, never a hang.
+    pub fn submit(self) -> Result<ObjectRef<R>, RuntimeError> {
+        let TaskBuilder {
+            rt,
+            function,
+            body,
+            args,
+            resources,
+            max_retries,
+            decode,
+            ..
+        } = self;
+        let oid = match &rt.backend {
+            Backend::Local(core) => core.submit_task(
+                function,
+                body,
+                args,
+                resources,
+                max_retries,
+                CURRENT_TASK.get(),
+            )?,
+            Backend::Remote(client) => {
+                let TaskBody::Function(f) = body else {
+                    return Err(RuntimeError::Unsupported(format!(
+                        "{function}: closure tasks cannot be submitted from a worker process"
+                    )));
+                };
+                let args = f
+                    .wire_args(args)
+                    .map_err(|e| RuntimeError::Serialization(format!("{function}: {e}")))?;
+                client.submit(function, args, resources, max_retries)?
+            }
         };
-        let spec = TaskSpec {
-            id: tid,
-            function: self.function,
-            body: self.body.take().expect("submitted once"),
-            args: std::mem::take(&mut self.args),
-            demand,
-            max_retries: self.max_retries,
-            attempts: 0,
-            return_id: oid,
-            pending_deps: 0,
-            dep_tasks: Vec::new(),
-        };
-        inner.with(|s, fx| s.submit(spec, record, fx));
-        Ok(r)
+        Ok(rt.object_ref(oid, decode))
     }
 }
 
 impl RuntimeHandle {
+    /// The ref the caller gets for an object just made for it (its entry counts this one ref).
+    pub(crate) fn object_ref<T>(&self, oid: ObjectId, decode: Option<Decoder>) -> ObjectRef<T> {
+        let token = match &self.backend {
+            Backend::Local(core) => core.new_token(oid),
+            Backend::Remote(client) => client.token(oid),
+        };
+        ObjectRef::from_token(token, decode)
+    }
+
+    /// A ref whose `get` returns `e`.
+    pub(crate) fn failed<T>(&self, e: RuntimeError) -> ObjectRef<T> {
+        match &self.backend {
+            Backend::Local(core) => self.object_ref(core.failed_object(e), None),
+            Backend::Remote(client) => match client.fail(&e) {
+                Ok(oid) => self.object_ref(oid, None),
+                // The driver is gone: any id reads as lost.
+                Err(_) => ObjectRef::from_token(
+                    RefToken::untracked(ObjectId::new(NodeId::DRIVER, 0)),
+                    None,
+                ),
+            },
+        }
+    }
+
     fn builder<R>(
         &self,
         function: &'static str,
         body: TaskBody,
         args: Vec<ArgSlot>,
+        decode: Option<Decoder>,
     ) -> TaskBuilder<R> {
         TaskBuilder {
             rt: self.clone(),
             function,
-            body: Some(body),
+            body,
             args,
             resources: Resources::cpus(1.0),
             max_retries: 3,
+            decode,
             _r: std::marker::PhantomData,
         }
     }
@@ -266,7 +232,12 @@ impl RuntimeHandle {
         R: Data,
         X: IntoArgs<Args>,
     {
-        self.builder(f.name(), TaskBody::Function(f), args.into_slots())
+        self.builder(
+            f.name(),
+            TaskBody::Function(f),
+            args.into_slots(),
+            Some(decode_value::<R>),
+        )
     }
 
     /// Submits a registered function with default options; returns at once.
@@ -278,32 +249,25 @@ impl RuntimeHandle {
         R: Data,
         X: IntoArgs<Args>,
     {
-        let b = self.task(f, args);
-        match b.submit() {
+        match self.task(f, args).submit() {
             Ok(r) => r,
             Err(e) => self.failed(e),
         }
     }
 
-    /// A thread-mode-only task from a closure (no registration, no serde); `.submit()` it.
+    /// A task from a closure (no registration, no serde); `.submit()` it. Thread mode only:
+    /// where closures cannot run, `submit` returns `Unsupported`.
     pub fn closure_task<R, F>(&self, name: &'static str, f: F) -> TaskBuilder<R>
     where
         R: Send + Sync + 'static,
         F: FnOnce() -> R + Send + 'static,
     {
         let body: ClosureBody = Box::new(move |_| Ok(Arc::new(f()) as Value));
-        let mut b = self.builder(name, TaskBody::Closure(body), Vec::new());
-        if self.inner.config.isolation == Isolation::Process {
-            b.body = Some(TaskBody::Closure(Box::new(move |_| {
-                Err(TaskError::msg(format!(
-                    "{name}: closure tasks need thread mode"
-                )))
-            })));
-        }
-        b
+        self.builder(name, TaskBody::Closure(body), Vec::new(), None)
     }
 
-    /// Submits a closure task with default options (thread mode).
+    /// Submits a closure task with default options (thread mode; elsewhere `get` returns
+    /// `Unsupported`).
     pub fn spawn<R, F>(&self, name: &'static str, f: F) -> ObjectRef<R>
     where
         R: Send + Sync + 'static,
@@ -315,39 +279,135 @@ impl RuntimeHandle {
         }
     }
 
-    fn failed<R>(&self, e: RuntimeError) -> ObjectRef<R> {
-        let inner = &self.inner;
-        let oid = ObjectId(inner.next_id());
-        let mut entry = crate::object_store::ObjectEntry::pending(TaskId(oid.0));
-        entry.state = ObjState::Failed(Box::new(e));
-        inner.with(|s, _| {
-            s.objects.insert(oid, entry);
-        });
-        ObjectRef::new(oid, inner.release.clone())
+    /// Stores a value and returns its ref. In the driver the value is moved into the store (no
+    /// copy); inside a worker process it is serialized and stored in the driver.
+    pub fn put<T: Data>(&self, v: T) -> ObjectRef<T> {
+        self.put_sized(v, None)
     }
 
-    /// Stores a value and returns its ref (no copy: the value is moved into the store).
-    pub fn put<T: Send + Sync + 'static>(&self, v: T) -> ObjectRef<T> {
-        let size = SizeHint::Known(std::mem::size_of::<T>());
-        let oid = self.inner.put_value(Arc::new(v), size);
-        ObjectRef::new(oid, self.inner.release.clone())
+    fn put_sized<T: Data>(&self, v: T, size: Option<usize>) -> ObjectRef<T> {
+        let oid = match &self.backend {
+            Backend::Local(core) => Ok(core.put_value(Arc::new(v), Some(codec::<T>()), size)),
+            Backend::Remote(client) => {
+                let (bytes, contained) = collect_refs(|| encode_value(&v));
+                match bytes {
+                    Ok(b) => client.put(b, contained),
+                    Err(e) => Err(RuntimeError::Serialization(e)),
+                }
+            }
+        };
+        match oid {
+            Ok(oid) => self.object_ref(oid, Some(decode_value::<T>)),
+            Err(e) => self.failed(e),
+        }
     }
 
     /// Stores a byte buffer; `object_info` reports its length.
     pub fn put_bytes(&self, v: Arc<Vec<u8>>) -> ObjectRef<Arc<Vec<u8>>> {
-        let size = SizeHint::Known(v.len());
-        let oid = self.inner.put_value(Arc::new(v), size);
-        ObjectRef::new(oid, self.inner.release.clone())
+        let n = v.len();
+        self.put_sized(v, Some(n))
     }
 
-    /// Blocks for the value, shared (no copy).
+    /// A value read from the store as `T`: shared when it is a `T`, decoded when it arrived as
+    /// bytes (from a worker process).
+    fn typed<T: Send + Sync + 'static>(
+        &self,
+        v: Value,
+        id: ObjectId,
+        decode: Option<Decoder>,
+    ) -> Result<Arc<T>, RuntimeError> {
+        let mismatch = || RuntimeError::TypeMismatch(id, std::any::type_name::<T>());
+        match v.downcast::<T>() {
+            Ok(a) => Ok(a),
+            Err(v) => match (v.downcast_ref::<Serialized>(), decode) {
+                (Some(s), Some(d)) => self
+                    .decode_bytes(d, &s.bytes, id)?
+                    .downcast::<T>()
+                    .map_err(|_| mismatch()),
+                _ => Err(mismatch()),
+            },
+        }
+    }
+
+    /// Bytes read as a value; refs inside count for whoever reads them.
+    fn decode_bytes(&self, d: Decoder, b: &[u8], id: ObjectId) -> Result<Value, RuntimeError> {
+        let r = match &self.backend {
+            Backend::Local(core) => {
+                let serde: Arc<dyn RefSerde> = core.clone();
+                with_ref_serde(&serde, || d(b))
+            }
+            Backend::Remote(_) => d(b),
+        };
+        r.map_err(|e| RuntimeError::Serialization(format!("{id}: {e}")))
+    }
+
+    fn get_arcs<T: Send + Sync + 'static>(
+        &self,
+        refs: &[&ObjectRef<T>],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Arc<T>>, RuntimeError> {
+        match &self.backend {
+            Backend::Local(core) => {
+                let values = if let [r] = refs {
+                    vec![core.get_value(r.id(), timeout)?]
+                } else {
+                    let ids: Vec<ObjectId> = refs.iter().map(|r| r.id()).collect();
+                    core.get_values(&ids, timeout, None)?
+                };
+                values
+                    .into_iter()
+                    .zip(refs)
+                    .map(|(v, r)| self.typed(v, r.id(), r.decoder()))
+                    .collect()
+            }
+            Backend::Remote(client) => {
+                let ids: Vec<ObjectId> = refs.iter().map(|r| r.id()).collect();
+                let bytes = client.get(ids, timeout)?;
+                bytes
+                    .iter()
+                    .zip(refs)
+                    .map(|(b, r)| {
+                        let d = r.decoder().ok_or_else(|| {
+                            RuntimeError::Unsupported(format!(
+                                "{}: a value without serde cannot be read in a worker process",
+                                r.id()
+                            ))
+                        })?;
+                        self.decode_bytes(d, b, r.id())?
+                            .downcast::<T>()
+                            .map_err(|_| {
+                                RuntimeError::TypeMismatch(r.id(), std::any::type_name::<T>())
+                            })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn get_one<T: Send + Sync + 'static>(
+        &self,
+        r: &ObjectRef<T>,
+        timeout: Option<Duration>,
+    ) -> Result<Arc<T>, RuntimeError> {
+        if let Backend::Local(core) = &self.backend {
+            // The common case without a Vec.
+            let v = core.get_value(r.id(), timeout)?;
+            return self.typed(v, r.id(), r.decoder());
+        }
+        self.get_arcs(&[r], timeout)?
+            .pop()
+            .ok_or_else(|| RuntimeError::Protocol("no value".into()))
+    }
+
+    /// Blocks for the value, shared (no copy in the driver).
+    ///
+    /// Inside a task or actor method, a wait gives the task's resources back until the value
+    /// is there (as every `get` and `wait` does), so tasks that wait for tasks never deadlock.
     pub fn get_arc<T: Send + Sync + 'static>(
         &self,
         r: &ObjectRef<T>,
     ) -> Result<Arc<T>, RuntimeError> {
-        let v = self.inner.get_value(r.id(), None)?;
-        v.downcast::<T>()
-            .map_err(|_| RuntimeError::TypeMismatch(r.id(), std::any::type_name::<T>()))
+        self.get_one(r, None)
     }
 
     /// Blocks for the value and clones it out of the store.
@@ -355,7 +415,7 @@ impl RuntimeHandle {
         &self,
         r: &ObjectRef<T>,
     ) -> Result<T, RuntimeError> {
-        self.get_arc(r).map(|a| (*a).clone())
+        self.get_one(r, None).map(|a| (*a).clone())
     }
 
     /// Like `get`, giving up with `Timeout` after `timeout`.
@@ -364,13 +424,7 @@ impl RuntimeHandle {
         r: &ObjectRef<T>,
         timeout: Duration,
     ) -> Result<T, RuntimeError> {
-        let v = self.inner.get_value(r.id(), Some(timeout))?;
-        v.downcast_ref::<T>()
-            .cloned()
-            .ok_or(RuntimeError::TypeMismatch(
-                r.id(),
-                std::any::type_name::<T>(),
-            ))
+        self.get_one(r, Some(timeout)).map(|a| (*a).clone())
     }
 
     /// All values in the list's order, whatever order their tasks finish in; the first error wins.
@@ -378,17 +432,9 @@ impl RuntimeHandle {
         &self,
         refs: &[ObjectRef<T>],
     ) -> Result<Vec<T>, RuntimeError> {
-        let ids: Vec<ObjectId> = refs.iter().map(|r| r.id()).collect();
-        let values = self.inner.get_values(&ids)?;
-        values
-            .iter()
-            .zip(&ids)
-            .map(|(v, id)| {
-                v.downcast_ref::<T>()
-                    .cloned()
-                    .ok_or(RuntimeError::TypeMismatch(*id, std::any::type_name::<T>()))
-            })
-            .collect()
+        let refs: Vec<&ObjectRef<T>> = refs.iter().collect();
+        self.get_arcs(&refs, None)
+            .map(|v| v.into_iter().map(|a| (*a).clone()).collect())
     }
 
     /// Like `get_all`, sharing the values instead of cloning them.
@@ -396,16 +442,8 @@ impl RuntimeHandle {
         &self,
         refs: &[ObjectRef<T>],
     ) -> Result<Vec<Arc<T>>, RuntimeError> {
-        let ids: Vec<ObjectId> = refs.iter().map(|r| r.id()).collect();
-        let values = self.inner.get_values(&ids)?;
-        values
-            .into_iter()
-            .zip(&ids)
-            .map(|(v, id)| {
-                v.downcast::<T>()
-                    .map_err(|_| RuntimeError::TypeMismatch(*id, std::any::type_name::<T>()))
-            })
-            .collect()
+        let refs: Vec<&ObjectRef<T>> = refs.iter().collect();
+        self.get_arcs(&refs, None)
     }
 
     /// Splits `refs` into (ready, pending) once `num_returns` are ready or `timeout` passes;
@@ -417,8 +455,16 @@ impl RuntimeHandle {
         timeout: Option<Duration>,
     ) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
         let ids: Vec<ObjectId> = refs.iter().map(|r| r.id()).collect();
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let done = self.inner.wait_ids(&ids, num_returns, deadline);
+        let done = match &self.backend {
+            Backend::Local(core) => {
+                let deadline = timeout.map(|t| std::time::Instant::now() + t);
+                core.wait_ids(&ids, num_returns, deadline, None)
+            }
+            // The driver is gone: everything is "done", and its `get` reports why.
+            Backend::Remote(client) => client
+                .wait(ids, num_returns, timeout)
+                .unwrap_or_else(|_| vec![true; refs.len()]),
+        };
         let mut ready = Vec::new();
         let mut pending = Vec::new();
         for (r, d) in refs.iter().zip(done) {
@@ -431,36 +477,30 @@ impl RuntimeHandle {
         (ready, pending)
     }
 
-    /// Creates an actor of a registered class (both modes); `.spawn()` it.
-    pub fn actor<A, Args, X>(&self, class: &'static ActorClass<A, Args>, args: X) -> ActorBuilder<A>
-    where
-        A: Send + 'static,
-        Args: ArgTuple,
-        X: IntoArgs<Args>,
-    {
-        ActorBuilder::class(self.clone(), class, args.into_slots())
+    /// The driver's core, for calls only the driver can answer.
+    fn local(&self) -> Option<&Arc<Core>> {
+        match &self.backend {
+            Backend::Local(core) => Some(core),
+            Backend::Remote(_) => None,
+        }
     }
 
-    /// Creates an actor from a closure (thread mode): state needs only `Send + 'static`.
-    pub fn actor_local<A, F>(&self, class: &'static str, ctor: F) -> ActorBuilder<A>
-    where
-        A: Send + 'static,
-        F: FnOnce() -> A + Send + 'static,
-    {
-        ActorBuilder::closure(self.clone(), class, ctor)
-    }
-
-    /// The task table row of a task, while it is kept (see `RuntimeConfig::task_history`).
+    /// The task table row of a task, while it is kept (see `RuntimeConfig::task_history`);
+    /// `None` inside a worker process (the tables live in the driver).
     pub fn task_info(&self, id: TaskId) -> Option<TaskInfo> {
-        let node = self.inner.node;
-        self.inner.tasks.lock(id).get(&id).map(|r| r.info(id, node))
+        let core = self.local()?;
+        let node = core.node;
+        core.tasks.lock(id).get(&id).map(|r| r.info(id, node))
     }
 
-    /// Tasks matching the filter, oldest first.
+    /// Tasks matching the filter, oldest first (empty inside a worker process).
     pub fn tasks(&self, filter: &TaskFilter) -> Vec<TaskInfo> {
-        let node = self.inner.node;
+        let Some(core) = self.local() else {
+            return Vec::new();
+        };
+        let node = core.node;
         let mut v: Vec<TaskInfo> = Vec::new();
-        for shard in self.inner.tasks.shards() {
+        for shard in core.tasks.shards() {
             v.extend(
                 shard
                     .lock()
@@ -479,26 +519,21 @@ impl RuntimeHandle {
         v
     }
 
-    /// The object table row of an object, while it exists.
+    /// The object table row of an object, while it exists (`None` inside a worker process).
     pub fn object_info(&self, id: ObjectId) -> Option<ObjectInfo> {
-        let node = self.inner.node;
-        let mode = self.inner.config.isolation;
-        self.inner.with(|s, _| {
+        let core = self.local()?;
+        let node = core.node;
+        core.with(|s, _| {
             s.objects.get(&id).map(|e| {
-                let size = match (&e.size, &e.state) {
-                    (SizeHint::Known(n), _) => Some(*n),
-                    (SizeHint::Serialized(f), ObjState::Ready(v)) => f.result_size(v),
-                    _ => None,
-                };
-                let location = match (mode, e.from_worker) {
-                    (Isolation::Process, Some(w)) => {
+                let location = match e.from_worker {
+                    Some(w) => {
                         format!("{node} driver object store (returned by worker process {w})")
                     }
-                    _ => format!("{node} driver object store (in memory)"),
+                    None => format!("{node} driver object store (in memory)"),
                 };
                 ObjectInfo {
                     object_id: id,
-                    size,
+                    size: e.size(),
                     task: e.producer,
                     location,
                     is_put: e.is_put,
@@ -512,33 +547,51 @@ impl RuntimeHandle {
         })
     }
 
-    /// The actor table row of an actor.
+    /// The actor table row of an actor (`None` inside a worker process).
     pub fn actor_info(&self, id: ActorId) -> Option<ActorRecord> {
-        self.inner.with(|s, _| s.actors.get(&id).cloned())
+        self.local()?.with(|s, _| s.actors.get(&id).cloned())
     }
 
     /// Everything this node has.
     pub fn cluster_resources(&self) -> Resources {
-        self.inner.with(|s, _| s.pool.total())
+        match &self.backend {
+            Backend::Local(core) => core.total_resources(),
+            Backend::Remote(client) => client.resources(false).unwrap_or_default(),
+        }
     }
 
-    /// What is free right now.
+    /// What is free right now (tasks blocked in `get` have given theirs back).
     pub fn available_resources(&self) -> Resources {
-        self.inner.with(|s, _| s.pool.available())
+        match &self.backend {
+            Backend::Local(core) => core.with(|s, _| s.pool.available()),
+            Backend::Remote(client) => client.resources(true).unwrap_or_default(),
+        }
     }
 
-    /// The worker mode.
+    /// The worker mode (inside a worker process: `Process`).
     pub fn isolation(&self) -> Isolation {
-        self.inner.config.isolation
+        match &self.backend {
+            Backend::Local(core) => core.config.isolation,
+            Backend::Remote(_) => Isolation::Process,
+        }
     }
 
     /// Writes the timeline as Chrome trace JSON (load in chrome://tracing or Perfetto).
     pub fn timeline(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
-        self.inner.timeline.write(self.inner.node, path.as_ref())
+        match self.local() {
+            Some(core) => core.timeline.write(core.node, path.as_ref()),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "the timeline is written by the driver",
+            )),
+        }
     }
 
-    /// The timeline's events, as written by `timeline`.
+    /// The timeline's events, as written by `timeline` (empty inside a worker process).
     pub fn timeline_events(&self) -> Vec<serde_json::Value> {
-        self.inner.timeline.events(self.inner.node)
+        match self.local() {
+            Some(core) => core.timeline.events(core.node),
+            None => Vec::new(),
+        }
     }
 }

@@ -1,11 +1,12 @@
 //! Tasks: what is submitted (`TaskSpec`), and what introspection shows of it (`TaskInfo`).
 
-use crate::actor::ActorStart;
+use crate::actor_spec::ActorStart;
+use crate::args::ArgSlot;
 use crate::error::TaskError;
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId, WorkerId};
 use crate::registry::ErasedFn;
 use crate::resources::{Demand, Resources};
-use crate::value::{ArgSlot, Value};
+use crate::value::Value;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -274,7 +275,7 @@ impl Tasks {
         if self.shards.len() == 1 {
             return 0;
         }
-        let x = id.0;
+        let x = id.as_u64();
         ((x ^ (x >> 4) ^ (x >> 8) ^ (x >> 12)) & 15) as usize
     }
     /// The shard holding `id`, locked.
@@ -300,13 +301,15 @@ pub(crate) fn arg_infos(args: &[ArgSlot]) -> Vec<ArgInfo> {
     args.iter()
         .map(|a| match a {
             ArgSlot::Owned(_, t) => ArgInfo::Value(t),
-            ArgSlot::Ref(r) => ArgInfo::Ref(crate::object_ref::erased_id(r)),
+            ArgSlot::Ref(r) => ArgInfo::Ref(r.id()),
             ArgSlot::Ready(_) => ArgInfo::Value("resolved"),
         })
         .collect()
 }
 
 thread_local! {
-    /// The task this thread is executing, so nested submissions record their parent.
+    /// The task or actor call this thread is executing (driver threads and worker processes
+    /// alike): nested submissions record it as their parent, and `runtime::current()` answers
+    /// only inside one.
     pub(crate) static CURRENT_TASK: std::cell::Cell<Option<TaskId>> = const { std::cell::Cell::new(None) };
 }

@@ -1,10 +1,12 @@
-//! How values travel: as `Arc<dyn Any>` inside the driver, as postcard bytes to worker processes.
+//! How values travel: as `Arc<dyn Any>` inside the driver, as postcard bytes to and from worker
+//! processes.
 
-use serde::{de::DeserializeOwned, Serialize};
+use crate::ids::ObjectId;
+use crate::object_ref::{note_serialized, token_for_deserialized, ErasedRef, ObjectRef};
+use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize};
 use std::any::Any;
+use std::marker::PhantomData;
 use std::sync::Arc;
-
-use crate::object_ref::ObjectRef;
 
 /// A stored value; shared, never copied inside one process.
 pub(crate) type Value = Arc<dyn Any + Send + Sync>;
@@ -13,144 +15,143 @@ pub(crate) type Value = Arc<dyn Any + Send + Sync>;
 pub trait Data: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Data for T {}
 
-/// One argument of a task as submitted, then as resolved.
-pub enum ArgSlot {
-    /// Passed by value: moved into the task, no clone in thread mode.
-    Owned(Box<dyn Any + Send>, &'static str),
-    /// An `ObjectRef` not yet resolved; the scheduler waits for it.
-    Ref(crate::object_ref::ErasedRef),
-    /// A resolved reference: the stored value, shared.
-    Ready(Value),
+/// A value that arrived as bytes (a `put` or an argument from a worker process) and is read
+/// as whichever type asks for it. The refs it contains stay alive as long as it does.
+pub(crate) struct Serialized {
+    /// The postcard encoding.
+    pub bytes: Vec<u8>,
+    /// Tokens of the refs inside the bytes.
+    pub pins: Vec<ErasedRef>,
 }
 
-impl ArgSlot {
-    fn as_any(&self) -> Option<&dyn Any> {
-        match self {
-            ArgSlot::Owned(b, _) => Some(&**b as &dyn Any),
-            ArgSlot::Ready(v) => Some(&**v as &dyn Any),
-            ArgSlot::Ref(_) => None,
+impl Serialized {
+    /// Ids of the refs inside.
+    pub fn contained(&self) -> impl Iterator<Item = ObjectId> + '_ {
+        self.pins.iter().map(|p| p.id())
+    }
+
+    /// The bytes, to pass on as they are; the refs inside are noted as serialized again.
+    pub fn pass_on(&self) -> Vec<u8> {
+        for id in self.contained() {
+            note_serialized(id);
         }
+        self.bytes.clone()
     }
 }
 
-fn take<T: Clone + 'static>(slot: ArgSlot) -> Result<T, String> {
-    match slot {
-        ArgSlot::Owned(b, _) => b
-            .downcast::<T>()
-            .map(|b| *b)
-            .map_err(|_| format!("argument is not a {}", std::any::type_name::<T>())),
-        ArgSlot::Ready(v) => v
-            .downcast_ref::<T>()
-            .cloned()
-            .ok_or_else(|| format!("argument is not a {}", std::any::type_name::<T>())),
-        ArgSlot::Ref(_) => Err("argument was not resolved".into()),
+/// Bytes on the wire, written as one byte string (serde writes a `Vec<u8>` byte by byte).
+/// Nominally `pub` because `WireArg` carries it; the module is private.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Blob(pub Vec<u8>);
+
+impl Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
     }
 }
 
-fn encode<T: Serialize + 'static>(slot: &ArgSlot) -> Result<Vec<u8>, String> {
-    let v = slot
-        .as_any()
-        .and_then(|a| a.downcast_ref::<T>())
-        .ok_or_else(|| format!("argument is not a {}", std::any::type_name::<T>()))?;
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Blob;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Blob, E> {
+                Ok(Blob(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
+                Ok(Blob(v))
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
+}
+
+/// Serializes a value.
+pub(crate) fn encode_value<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, String> {
     postcard::to_allocvec(v).map_err(|e| e.to_string())
 }
 
-fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, String> {
+/// Deserializes a value.
+pub(crate) fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, String> {
     postcard::from_bytes(b).map_err(|e| e.to_string())
 }
 
-/// Serializes a value for a worker process.
-pub(crate) fn encode_value<T: Serialize>(v: &T) -> Result<Vec<u8>, String> {
-    postcard::to_allocvec(v).map_err(|e| e.to_string())
-}
-
-/// Deserializes bytes from a worker process into a stored value.
+/// Deserializes bytes into a stored value of type `T` (a [`crate::object_ref::Decoder`]).
 pub(crate) fn decode_value<T: Data>(b: &[u8]) -> Result<Value, String> {
     decode::<T>(b).map(|v| Arc::new(v) as Value)
 }
 
-/// A tuple of argument types a registered function or method takes.
-pub trait ArgTuple: Send + 'static + Sized {
-    /// Number of arguments.
-    const LEN: usize;
-    /// Builds the tuple from resolved slots (thread mode).
-    fn from_slots(v: Vec<ArgSlot>) -> Result<Self, String>;
-    /// Serializes resolved slots for a worker process.
-    fn encode_slots(v: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String>;
-    /// Deserializes arguments inside a worker process.
-    fn decode(b: &[Vec<u8>]) -> Result<Self, String>;
-}
-
-/// Something usable as an argument of type `T`: the value itself or an `ObjectRef<T>` to it.
-pub trait IntoArg<T> {
-    /// Converts into a slot of the task spec.
-    fn into_slot(self) -> ArgSlot;
-}
-
-impl<T: Send + 'static> IntoArg<T> for T {
-    fn into_slot(self) -> ArgSlot {
-        ArgSlot::Owned(Box::new(self), std::any::type_name::<T>())
+/// A stored value as type `T`: the value itself, or its bytes read as `T`.
+pub(crate) fn read_as<T: Data>(v: &Value) -> Result<T, String> {
+    if let Some(x) = v.downcast_ref::<T>() {
+        return Ok(x.clone());
+    }
+    match v.downcast_ref::<Serialized>() {
+        Some(s) => decode::<T>(&s.bytes),
+        None => Err(format!("value is not a {}", std::any::type_name::<T>())),
     }
 }
 
-impl<T> IntoArg<T> for ObjectRef<T> {
-    fn into_slot(self) -> ArgSlot {
-        ArgSlot::Ref(self.erase())
-    }
+/// How to serialize a stored value without knowing its type (to send it to a worker process).
+pub(crate) trait Codec: Send + Sync {
+    /// The value's bytes.
+    fn encode(&self, v: &Value) -> Result<Vec<u8>, String>;
+    /// Its serialized size, for the object table.
+    fn size(&self, v: &Value) -> Option<usize>;
 }
 
-impl<T> IntoArg<T> for &ObjectRef<T> {
-    fn into_slot(self) -> ArgSlot {
-        ArgSlot::Ref(self.clone().erase())
-    }
-}
+struct CodecOf<T>(PhantomData<fn() -> T>);
 
-/// A tuple of arguments matching `Args`, each a value or a ref.
-pub trait IntoArgs<Args> {
-    /// Converts into the task's argument slots.
-    fn into_slots(self) -> Vec<ArgSlot>;
-}
-
-macro_rules! tuple_impls {
-    ($len:expr; $($T:ident $X:ident $i:tt),*) => {
-        impl<$($T: Data),*> ArgTuple for ($($T,)*) {
-            const LEN: usize = $len;
-            #[allow(unused_mut, unused_variables)]
-            fn from_slots(v: Vec<ArgSlot>) -> Result<Self, String> {
-                if v.len() != $len {
-                    return Err(format!("expected {} arguments, got {}", $len, v.len()));
-                }
-                let mut it = v.into_iter();
-                Ok(($(take::<$T>(it.next().unwrap())?,)*))
-            }
-            #[allow(unused_variables)]
-            fn encode_slots(v: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String> {
-                if v.len() != $len {
-                    return Err(format!("expected {} arguments, got {}", $len, v.len()));
-                }
-                Ok(vec![$(encode::<$T>(&v[$i])?),*])
-            }
-            #[allow(unused_variables)]
-            fn decode(b: &[Vec<u8>]) -> Result<Self, String> {
-                if b.len() != $len {
-                    return Err(format!("expected {} arguments, got {}", $len, b.len()));
-                }
-                Ok(($(decode::<$T>(&b[$i])?,)*))
-            }
+impl<T: Data> Codec for CodecOf<T> {
+    fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
+        match v.downcast_ref::<T>() {
+            Some(x) => encode_value(x),
+            None => match v.downcast_ref::<Serialized>() {
+                Some(s) => Ok(s.pass_on()),
+                None => Err(format!("value is not a {}", std::any::type_name::<T>())),
+            },
         }
-        impl<$($T, $X: IntoArg<$T>),*> IntoArgs<($($T,)*)> for ($($X,)*) {
-            #[allow(clippy::vec_init_then_push)]
-            fn into_slots(self) -> Vec<ArgSlot> {
-                vec![$(self.$i.into_slot()),*]
-            }
+    }
+    fn size(&self, v: &Value) -> Option<usize> {
+        match v.downcast_ref::<T>() {
+            Some(x) => postcard::experimental::serialized_size(x).ok(),
+            None => v.downcast_ref::<Serialized>().map(|s| s.bytes.len()),
         }
-    };
+    }
 }
 
-tuple_impls!(0;);
-tuple_impls!(1; A XA 0);
-tuple_impls!(2; A XA 0, B XB 1);
-tuple_impls!(3; A XA 0, B XB 1, C XC 2);
-tuple_impls!(4; A XA 0, B XB 1, C XC 2, D XD 3);
-tuple_impls!(5; A XA 0, B XB 1, C XC 2, D XD 3, E XE 4);
-tuple_impls!(6; A XA 0, B XB 1, C XC 2, D XD 3, E XE 4, F XF 5);
+/// The codec of type `T` (a promoted constant: no allocation).
+pub(crate) fn codec<T: Data>() -> &'static dyn Codec {
+    &CodecOf::<T>(PhantomData)
+}
+
+/// The codec of values that arrived as bytes.
+pub(crate) fn serialized_codec() -> &'static dyn Codec {
+    &SerializedCodec
+}
+
+struct SerializedCodec;
+
+impl Codec for SerializedCodec {
+    fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
+        v.downcast_ref::<Serialized>()
+            .map(Serialized::pass_on)
+            .ok_or_else(|| "value is not serialized".to_string())
+    }
+    fn size(&self, v: &Value) -> Option<usize> {
+        v.downcast_ref::<Serialized>().map(|s| s.bytes.len())
+    }
+}
+
+impl<'de, T: Data> Deserialize<'de> for ObjectRef<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = ObjectId::deserialize(d)?;
+        Ok(ObjectRef::from_token(
+            token_for_deserialized(id),
+            Some(decode_value::<T>),
+        ))
+    }
+}

@@ -9,6 +9,7 @@ mod common;
 mod failures;
 mod harness;
 mod introspection;
+mod nested;
 mod process;
 mod scheduling;
 mod tasks;
@@ -22,5 +23,6 @@ fn main() {
     failures::tests(&mut tests);
     introspection::tests(&mut tests);
     process::tests(&mut tests);
+    nested::tests(&mut tests);
     harness::run(tests);
 }

@@ -134,7 +134,9 @@ fn custom(mode: Isolation) {
 
 fn actors_hold(mode: Isolation) {
     let rt = rt(mode, 2.0);
-    let a = rt.actor(&COUNTER, (0,)).spawn().unwrap();
+    // An explicit request is held for the actor's life (the default holds nothing, see
+    // `nested::default_actor_leaves_the_cpu_to_tasks`).
+    let a = rt.actor(&COUNTER, (0,)).num_cpus(1.0).spawn().unwrap();
     rt.get(&a.ready()).unwrap();
     assert_eq!(rt.available_resources().cpu, 1.0);
     // A second actor wanting 2 CPUs waits until the first stops, then runs.
