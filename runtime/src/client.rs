@@ -21,7 +21,7 @@ use crate::value::Blob;
 use crossbeam::queue::SegQueue;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -35,8 +35,8 @@ pub(crate) struct Client {
 }
 
 struct Io {
-    r: BufReader<UnixStream>,
-    w: BufWriter<UnixStream>,
+    r: BufReader<Box<dyn Read + Send>>,
+    w: BufWriter<Box<dyn Write + Send>>,
     /// Calls that arrived while a request waited for its reply.
     pending: VecDeque<ToWorker>,
     /// Set once the connection failed: later requests fail at once.
@@ -55,15 +55,27 @@ fn lost() -> RuntimeError {
 }
 
 impl Client {
-    /// Connects to the driver's socket and says hello.
+    /// Connects to the driver's socket on this machine and says hello.
     pub fn connect(path: &Path) -> io::Result<Arc<Client>> {
         let stream = UnixStream::connect(path)?;
-        let r = BufReader::new(stream.try_clone()?);
-        let mut w = BufWriter::new(stream);
+        let r: Box<dyn Read + Send> = Box::new(stream.try_clone()?);
+        Self::hello(r, Box::new(stream), 0)
+    }
+
+    /// Says hello over a connection to the driver (`nonce` names the spawn request it
+    /// answers, for a worker started on another node).
+    pub fn hello(
+        r: Box<dyn Read + Send>,
+        w: Box<dyn Write + Send>,
+        nonce: u64,
+    ) -> io::Result<Arc<Client>> {
+        let r = BufReader::new(r);
+        let mut w = BufWriter::new(w);
         write_frame(
             &mut w,
             &FromWorker::Hello {
                 pid: std::process::id(),
+                nonce,
             },
         )?;
         w.flush()?;

@@ -24,7 +24,7 @@ use crate::protocol::{read_frame, write_frame, FromWorker, Released, ToWorker, S
 use crate::registry::{ErasedClass, ErasedMethod};
 use crate::resources::Demand;
 use crate::runtime_core::{enter_task, leave_task, reacquire, Core, Executor};
-use crate::scheduler::{WorkerMsg, WorkerSlot};
+use crate::scheduler::WorkerMsg;
 use crate::session::Session;
 use crate::task::{TaskBody, TaskSpec};
 use crate::timeline::{TaskEvent, WorkerTimeline};
@@ -32,8 +32,8 @@ use crate::value::{Blob, Value};
 use crossbeam::channel::{unbounded, Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::io::{self, BufReader, BufWriter, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,8 +53,24 @@ pub(crate) struct ProcessExecutor {
 
 /// What every proxy of this executor shares: how to start a worker, and who is running.
 struct Procs {
-    program: Option<PathBuf>,
+    launcher: Launcher,
     children: Mutex<Vec<Arc<Child>>>,
+}
+
+/// How this executor starts a worker process.
+enum Launcher {
+    /// A child of the driver on this machine (`None`: the driver's own executable).
+    Local(Option<PathBuf>),
+    /// A process another node's daemon starts, which connects back to the driver.
+    Remote(Arc<dyn RemoteLauncher>),
+}
+
+/// Starts worker processes on another node (a daemon of the cluster starts them).
+pub(crate) trait RemoteLauncher: Send + Sync {
+    /// The node in words, for logs and errors.
+    fn name(&self) -> String;
+    /// Starts one worker process there; its connection once it has said hello.
+    fn launch(&self, core: &Arc<Core>) -> io::Result<Conn>;
 }
 
 impl ProcessExecutor {
@@ -64,7 +80,18 @@ impl ProcessExecutor {
                 .num_worker_processes
                 .unwrap_or_else(|| (config.num_cpus.ceil() as usize).max(1)),
             procs: Arc::new(Procs {
-                program: config.worker_program.clone(),
+                launcher: Launcher::Local(config.worker_program.clone()),
+                children: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Worker processes on another node, at most `max_workers` task workers at a time.
+    pub fn remote(launcher: Arc<dyn RemoteLauncher>, max_workers: usize) -> Self {
+        ProcessExecutor {
+            max_workers: max_workers.max(1),
+            procs: Arc::new(Procs {
+                launcher: Launcher::Remote(launcher),
                 children: Mutex::new(Vec::new()),
             }),
         }
@@ -81,19 +108,19 @@ impl Executor for ProcessExecutor {
     fn max_workers(&self) -> usize {
         self.max_workers
     }
-    fn spawn_worker(&self, core: &Arc<Core>) {
+    fn spawn_worker(&self, core: &Arc<Core>, place: usize) {
         let id = core.worker_id();
         let (tx, rx) = unbounded();
         let core2 = core.clone();
         let procs = self.procs.clone();
         let h = std::thread::Builder::new()
             .name(format!("rt-proc-worker-{}", id.counter()))
-            .spawn(move || task_proxy(core2, procs, id, tx, rx));
+            .spawn(move || task_proxy(core2, procs, id, tx, rx, place));
         match h {
             Ok(h) => core.register_thread(h),
             Err(e) => {
                 tracing::error!("cannot spawn a worker proxy thread: {e}");
-                core.with(|s, _| s.spawning -= 1);
+                core.with(|s, _| s.spawn_aborted(place));
             }
         }
     }
@@ -126,29 +153,71 @@ pub(crate) fn refuse_unregistered_worker() {
 
 /// A worker process the driver started.
 pub(crate) struct Child {
-    proc: Mutex<std::process::Child>,
+    kind: ChildKind,
     pub pid: u32,
 }
 
+enum ChildKind {
+    /// A child process of the driver.
+    Local(Mutex<std::process::Child>),
+    /// A process on another node: its daemon started it; the driver holds its connection.
+    Remote(Box<dyn RemoteProcess>),
+}
+
+/// A worker process on another node, as the driver can reach it.
+pub(crate) trait RemoteProcess: Send + Sync {
+    /// Ends it: closes its connection (so its proxy sees it gone) and asks its node to kill it.
+    fn kill(&self);
+    /// Whether its node is alive and its connection has not been closed.
+    fn alive(&self) -> bool;
+}
+
 impl Child {
+    /// A worker process on another node.
+    pub fn remote(pid: u32, process: Box<dyn RemoteProcess>) -> Child {
+        Child {
+            kind: ChildKind::Remote(process),
+            pid,
+        }
+    }
+
     /// Kills and reaps the process (idempotent).
     pub fn kill(&self) {
-        let mut c = self.proc.lock();
-        let _ = c.kill();
-        let _ = c.wait();
+        match &self.kind {
+            ChildKind::Local(p) => {
+                let mut c = p.lock();
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            ChildKind::Remote(r) => r.kill(),
+        }
     }
 
     /// Whether the process has not exited.
     pub fn alive(&self) -> bool {
-        matches!(self.proc.lock().try_wait(), Ok(None))
+        match &self.kind {
+            ChildKind::Local(p) => matches!(p.lock().try_wait(), Ok(None)),
+            ChildKind::Remote(r) => r.alive(),
+        }
     }
 }
 
 /// The driver's end of one worker process.
-struct Conn {
-    child: Arc<Child>,
-    r: BufReader<UnixStream>,
-    w: BufWriter<UnixStream>,
+pub(crate) struct Conn {
+    pub child: Arc<Child>,
+    r: BufReader<Box<dyn Read + Send>>,
+    w: BufWriter<Box<dyn Write + Send>>,
+}
+
+impl Conn {
+    /// A connection to a worker process over `r`/`w`.
+    pub fn new(child: Arc<Child>, r: Box<dyn Read + Send>, w: Box<dyn Write + Send>) -> Conn {
+        Conn {
+            child,
+            r: BufReader::new(r),
+            w: BufWriter::new(w),
+        }
+    }
 }
 
 /// A finished task, constructor or method call as the worker reported it.
@@ -205,6 +274,22 @@ impl Conn {
 }
 
 fn spawn_child(core: &Arc<Core>, procs: &Procs) -> io::Result<Conn> {
+    let conn = match &procs.launcher {
+        Launcher::Local(program) => spawn_local_child(core, program)?,
+        Launcher::Remote(l) => l.launch(core)?,
+    };
+    let mut ps = procs.children.lock();
+    ps.retain(|c| c.alive());
+    ps.push(conn.child.clone());
+    drop(ps);
+    if core.is_shutdown() {
+        conn.child.kill();
+        return Err(io::Error::other("runtime shut down"));
+    }
+    Ok(conn)
+}
+
+fn spawn_local_child(core: &Arc<Core>, program: &Option<PathBuf>) -> io::Result<Conn> {
     static N: AtomicU64 = AtomicU64::new(0);
     let path = std::env::temp_dir().join(format!(
         "rt-{}-{}.sock",
@@ -215,7 +300,7 @@ fn spawn_child(core: &Arc<Core>, procs: &Procs) -> io::Result<Conn> {
     let listener = UnixListener::bind(&path)?;
     let result = (|| {
         listener.set_nonblocking(true)?;
-        let exe = match &procs.program {
+        let exe = match program {
             Some(p) => p.clone(),
             None => std::env::current_exe()?,
         };
@@ -247,10 +332,12 @@ fn spawn_child(core: &Arc<Core>, procs: &Procs) -> io::Result<Conn> {
             }
         };
         stream.set_nonblocking(false)?;
-        let mut r = BufReader::new(stream.try_clone()?);
-        let w = BufWriter::new(stream);
+        let r: Box<dyn Read + Send> = Box::new(stream.try_clone()?);
+        let w: Box<dyn Write + Send> = Box::new(stream);
+        let mut r = BufReader::new(r);
+        let w = BufWriter::new(w);
         let pid = match read_frame::<FromWorker, _>(&mut r) {
-            Ok(FromWorker::Hello { pid }) => pid,
+            Ok(FromWorker::Hello { pid, .. }) => pid,
             Ok(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -263,44 +350,19 @@ fn spawn_child(core: &Arc<Core>, procs: &Procs) -> io::Result<Conn> {
             }
         };
         let child = Arc::new(Child {
-            proc: Mutex::new(child),
+            kind: ChildKind::Local(Mutex::new(child)),
             pid,
         });
         Ok(Conn { child, r, w })
     })();
     let _ = std::fs::remove_file(&path);
-    let conn = result?;
-    let mut ps = procs.children.lock();
-    ps.retain(|c| c.alive());
-    ps.push(conn.child.clone());
-    drop(ps);
-    if core.is_shutdown() {
-        conn.child.kill();
-        return Err(io::Error::other("runtime shut down"));
-    }
-    Ok(conn)
+    result
 }
 
-fn spawn_failed(core: &Arc<Core>, e: io::Error, registered: Option<WorkerId>) {
+fn spawn_failed(core: &Arc<Core>, e: io::Error, registered: Option<WorkerId>, place: usize) {
     tracing::error!("cannot start a worker process: {e}");
-    core.with(|s, fx| {
-        if let Some(w) = registered {
-            s.workers.remove(&w);
-            s.idle.retain(|i| *i != w);
-        } else {
-            s.spawning -= 1;
-        }
-        s.spawn_failures += 1;
-        if s.spawn_failures >= 3 && s.workers.is_empty() {
-            // No worker can start: fail what waits rather than hang.
-            s.fail_ready(
-                RuntimeError::Unsupported(format!("cannot start worker processes: {e}")),
-                fx,
-            );
-        } else {
-            s.dispatch(fx);
-        }
-    });
+    let msg = e.to_string();
+    core.with(|s, fx| s.spawn_failed(place, registered, &msg, fx));
 }
 
 fn task_proxy(
@@ -309,29 +371,16 @@ fn task_proxy(
     id: WorkerId,
     tx: Sender<WorkerMsg>,
     rx: Receiver<WorkerMsg>,
+    place: usize,
 ) {
     let tl = core.timeline.worker(id, id.counter().to_string());
     let mut conn = match spawn_child(&core, &procs) {
         Ok(c) => c,
-        Err(e) => return spawn_failed(&core, e, None),
+        Err(e) => return spawn_failed(&core, e, None, place),
     };
     let session = Session::new(core.clone());
-    core.with(|s, fx| {
-        s.spawning -= 1;
-        s.spawn_failures = 0;
-        if s.shutdown {
-            return;
-        }
-        s.workers.insert(
-            id,
-            WorkerSlot {
-                tx,
-                pid: Some(conn.child.pid),
-            },
-        );
-        s.idle.push(id);
-        s.dispatch(fx);
-    });
+    let pid = Some(conn.child.pid);
+    core.with(|s, fx| s.worker_started(place, id, tx, pid, fx));
     while let Ok(WorkerMsg::Run(spec)) = recv_spin(&rx) {
         let mut next = Some(spec);
         while let Some(spec) = next.take() {
@@ -339,7 +388,7 @@ fn task_proxy(
                 conn.child.kill();
                 return;
             }
-            match run_remote(&core, &procs, id, &mut conn, &session, spec, &tl) {
+            match run_remote(&core, &procs, id, &mut conn, &session, spec, &tl, place) {
                 Ok(n) => next = n,
                 Err(()) => return,
             }
@@ -350,6 +399,7 @@ fn task_proxy(
 }
 
 /// Runs one task in the worker process; `Err` when the proxy must stop (no process to run on).
+#[allow(clippy::too_many_arguments)]
 fn run_remote(
     core: &Arc<Core>,
     procs: &Procs,
@@ -358,6 +408,7 @@ fn run_remote(
     session: &Arc<Session>,
     spec: TaskSpec,
     tl: &WorkerTimeline,
+    place: usize,
 ) -> Result<Option<TaskSpec>, ()> {
     let t0 = core.now();
     let (id, function, return_id) = (spec.id, spec.function, spec.return_id);
@@ -460,7 +511,7 @@ fn run_remote(
                     }))
                 }
                 Err(e) => {
-                    spawn_failed(core, e, Some(worker));
+                    spawn_failed(core, e, Some(worker), place);
                     Err(())
                 }
             }

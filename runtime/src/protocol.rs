@@ -63,8 +63,9 @@ pub(crate) struct Released {
 /// A message from a worker process.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum FromWorker {
-    /// Sent once after connecting.
-    Hello { pid: u32 },
+    /// Sent once after connecting; `nonce` names the spawn request a worker on another node
+    /// answers (0 on this machine).
+    Hello { pid: u32, nonce: u64 },
     /// A task, constructor or method finished: the serialized result, or the failure message.
     Done {
         task: TaskId,

@@ -37,6 +37,15 @@ impl Resources {
         self.custom.insert(name.to_string(), n);
         self
     }
+
+    /// Adds everything in `other` (the sum over a cluster's nodes).
+    pub(crate) fn add(&mut self, other: &Resources) {
+        self.cpu += other.cpu;
+        self.gpu += other.gpu;
+        for (k, v) in &other.custom {
+            *self.custom.entry(k.clone()).or_insert(0.0) += v;
+        }
+    }
 }
 
 impl fmt::Display for Resources {
@@ -56,9 +65,11 @@ fn to_milli(x: f64) -> u64 {
     (x.max(0.0) * MILLI).round() as u64
 }
 
-/// Resources in the scheduler's form: indices into the node's resource table, milli-units.
+/// Resources in the scheduler's form: indices into the runtime's resource table, milli-units,
+/// and the place (this process, a node) whose pool they were taken from once granted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Demand {
+    pub place: u16,
     pub cpu: u64,
     pub gpu: u64,
     pub custom: Box<[(usize, u64)]>,
@@ -68,6 +79,7 @@ impl Demand {
     /// Nothing at all.
     pub fn none() -> Self {
         Demand {
+            place: 0,
             cpu: 0,
             gpu: 0,
             custom: Box::new([]),
@@ -90,7 +102,16 @@ pub(crate) struct ResourcePool {
 impl ResourcePool {
     pub fn new(total: &Resources) -> Self {
         let names: Vec<String> = total.custom.keys().cloned().collect();
-        let totals: Vec<u64> = total.custom.values().map(|v| to_milli(*v)).collect();
+        Self::with_names(names, total)
+    }
+
+    /// A pool over the table `names` (shared by every place of a runtime, so a `Demand` means
+    /// the same at each); custom resources of `total` not in the table are left out.
+    pub fn with_names(names: Vec<String>, total: &Resources) -> Self {
+        let totals: Vec<u64> = names
+            .iter()
+            .map(|n| to_milli(total.custom.get(n).copied().unwrap_or(0.0)))
+            .collect();
         ResourcePool {
             names,
             total_cpu: to_milli(total.cpu),
@@ -116,6 +137,7 @@ impl ResourcePool {
             }
         }
         let d = Demand {
+            place: 0,
             cpu: to_milli(r.cpu),
             gpu: to_milli(r.gpu),
             custom: custom.into_boxed_slice(),
@@ -124,6 +146,33 @@ impl ResourcePool {
             return Err(());
         }
         Ok(d)
+    }
+
+    /// The custom resources' names, in table order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Whether `d` fits this pool when everything is free.
+    pub fn could_hold(&self, d: &Demand) -> bool {
+        d.cpu <= self.total_cpu
+            && d.gpu <= self.total_gpu
+            && d.custom.iter().all(|(i, a)| *a <= self.total_custom[*i])
+    }
+
+    /// A pool with the same table whose totals are unbounded: converts any request naming
+    /// known resources (whether some place can hold it is checked under the lock).
+    pub fn unbounded_shape(&self) -> Self {
+        let n = self.names.len();
+        ResourcePool {
+            names: self.names.clone(),
+            total_cpu: u64::MAX,
+            total_gpu: u64::MAX,
+            total_custom: vec![u64::MAX; n],
+            free_cpu: u64::MAX,
+            free_gpu: u64::MAX,
+            free_custom: vec![u64::MAX; n],
+        }
     }
 
     pub fn fits(&self, d: &Demand) -> bool {

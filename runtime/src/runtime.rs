@@ -68,11 +68,11 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
         refuse_unregistered_worker();
         // Where work runs is chosen here, once: the rest of the runtime only sees `Executor`.
-        let executor: Box<dyn Executor> = match config.isolation {
-            Isolation::Thread => Box::new(ThreadExecutor),
-            Isolation::Process => Box::new(ProcessExecutor::new(&config)),
+        let executor: Arc<dyn Executor> = match config.isolation {
+            Isolation::Thread => Arc::new(ThreadExecutor),
+            Isolation::Process => Arc::new(ProcessExecutor::new(&config)),
         };
-        let core = Core::new(config, executor);
+        let core = Core::new(config, executor, Vec::new());
         Ok(Runtime {
             handle: RuntimeHandle {
                 backend: Backend::Local(core.clone()),
@@ -563,7 +563,7 @@ impl RuntimeHandle {
     /// What is free right now (tasks blocked in `get` have given theirs back).
     pub fn available_resources(&self) -> Resources {
         match &self.backend {
-            Backend::Local(core) => core.with(|s, _| s.pool.available()),
+            Backend::Local(core) => core.with(|s, _| s.available()),
             Backend::Remote(client) => client.resources(true).unwrap_or_default(),
         }
     }

@@ -16,7 +16,7 @@ use crate::ids::{ActorId, IdMap, NodeId, ObjectId, TaskId, WorkerId};
 use crate::object_ref::{ErasedRef, RefSerde, RefToken, ReleaseQueue};
 use crate::object_store::{ObjState, ObjectEntry, Waiter};
 use crate::resources::{Demand, ResourcePool, Resources};
-use crate::scheduler::{Effects, State, WorkerMsg};
+use crate::scheduler::{Effects, Place, State, WorkerMsg};
 use crate::task::{arg_infos, TaskBody, TaskRecord, TaskSpec, TaskState, Tasks};
 use crate::timeline::Timeline;
 use crate::value::{Codec, Value};
@@ -37,10 +37,11 @@ pub(crate) trait Executor: Send + Sync {
     fn runs_closures(&self) -> bool;
     /// Task workers to keep when none is blocked (more start while workers are blocked).
     fn max_workers(&self) -> usize;
-    /// Starts one task worker, which registers with the scheduler (`Core::worker_ready`) or
-    /// reports that it could not start (`Core::worker_failed`).
-    fn spawn_worker(&self, core: &Arc<Core>);
-    /// Starts an actor whose placement resources were granted.
+    /// Starts one task worker at `place` (this executor's index in the scheduler's places),
+    /// which registers with the scheduler (`State::worker_started`) or reports that it could
+    /// not start (`State::spawn_failed`).
+    fn spawn_worker(&self, core: &Arc<Core>, place: usize);
+    /// Starts an actor whose placement resources were granted here (`spec.demand.place`).
     fn start_actor(&self, core: &Arc<Core>, spec: TaskSpec);
     /// Stops what this executor started outside the scheduler's tables (worker processes).
     fn shutdown(&self, core: &Arc<Core>);
@@ -60,14 +61,16 @@ pub(crate) struct Core {
     pub epoch: Instant,
     pub timeline: Timeline,
     shutdown: AtomicBool,
-    /// The node's resource table as it started: names and totals never change, so requests
-    /// are converted against this copy without taking the lock.
+    /// The runtime's resource table (names shared by every place, unbounded totals): requests
+    /// are converted against it without taking the lock; whether some place can ever grant
+    /// one is checked under the lock at submission.
     shape: ResourcePool,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Live actors by id: calls from worker processes find their mailbox here, and shutdown
     /// stops them. Weak, so an actor still stops when its last handle drops.
     directory: Mutex<IdMap<ActorId, Weak<ActorMailbox>>>,
-    executor: Box<dyn Executor>,
+    /// One executor per place, in the order of `State::places`; place 0 is this process's.
+    executors: parking_lot::RwLock<Vec<Arc<dyn Executor>>>,
 }
 
 thread_local! {
@@ -190,7 +193,7 @@ impl Drop for Blocking<'_> {
             return;
         };
         if self.abandoned {
-            self.core.with(|s, _| s.abandon_block());
+            self.core.with(|s, _| s.abandon_block(&d));
             BLOCK_CTX.with(|c| {
                 if let Some(b) = c.borrow_mut().as_mut() {
                     b.holding = false;
@@ -203,13 +206,26 @@ impl Drop for Blocking<'_> {
 }
 
 impl Core {
-    /// A core on this node with everything in `config`, running work through `executor`.
-    pub fn new(config: RuntimeConfig, executor: Box<dyn Executor>) -> Arc<Self> {
+    /// A core with everything in `config` at place 0, running work there through
+    /// `executor`; `names` is the resource table every place shares (custom resources of
+    /// the places added later that are not in it are left out).
+    pub fn new(
+        config: RuntimeConfig,
+        executor: Arc<dyn Executor>,
+        mut names: Vec<String>,
+    ) -> Arc<Self> {
         let epoch = Instant::now();
         let tasks = Arc::new(Tasks::new(config.task_history, epoch));
-        let pool = ResourcePool::new(&config.total());
-        let shape = pool.clone();
-        let state = State::new(epoch, tasks.clone(), pool, executor.max_workers());
+        let total = config.total();
+        for n in total.custom.keys() {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        let pool = ResourcePool::with_names(names, &total);
+        let shape = pool.unbounded_shape();
+        let local = Place::new(pool, executor.max_workers(), executor.runs_closures());
+        let state = State::new(epoch, tasks.clone(), local);
         Arc::new(Core {
             timeline: Timeline::new(config.timeline, config.timeline_capacity),
             config,
@@ -223,8 +239,41 @@ impl Core {
             shape,
             threads: Mutex::new(Vec::new()),
             directory: Mutex::new(IdMap::default()),
-            executor,
+            executors: parking_lot::RwLock::new(vec![executor]),
         })
+    }
+
+    /// Adds a place (a node of the cluster) with `total` resources, run by `executor`; its
+    /// index.
+    pub fn add_place(self: &Arc<Self>, total: &Resources, executor: Arc<dyn Executor>) -> usize {
+        let pool = ResourcePool::with_names(self.shape.names().to_vec(), total);
+        let place = Place::new(pool, executor.max_workers(), executor.runs_closures());
+        // The executor goes in first: dispatch may start work at the new place at once.
+        let mut executors = self.executors.write();
+        executors.push(executor);
+        let n = executors.len();
+        drop(executors);
+        let i = self.with(|s, fx| s.add_place(place, fx));
+        debug_assert_eq!(i + 1, n);
+        i
+    }
+
+    /// A place's node was declared dead: nothing more goes there.
+    pub fn place_died(self: &Arc<Self>, place: usize) {
+        self.with(|s, fx| s.place_died(place, fx));
+    }
+
+    fn executor(&self, place: usize) -> Arc<dyn Executor> {
+        self.executors.read()[place].clone()
+    }
+
+    /// Whether this process's own executor runs closures (they never leave it).
+    fn local_runs_closures(&self) -> bool {
+        self.executors.read()[0].runs_closures()
+    }
+
+    fn local_name(&self) -> &'static str {
+        self.executors.read()[0].name()
     }
 
     fn next_counter(&self) -> u64 {
@@ -277,11 +326,12 @@ impl Core {
                 }
             }
         }
-        for _ in 0..fx.spawn_workers {
-            self.executor.spawn_worker(self);
+        for place in fx.spawn_workers {
+            self.executor(place).spawn_worker(self, place);
         }
         for spec in fx.start_actors {
-            self.executor.start_actor(self, spec);
+            self.executor(spec.demand.place as usize)
+                .start_actor(self, spec);
         }
         drop(fx.garbage);
     }
@@ -303,17 +353,18 @@ impl Core {
         self.with(|s, _| s.add_ref(id)).then(|| self.new_token(id))
     }
 
-    /// What `resources` means on this node, or why it can never be granted.
-    fn demand(&self, r: &Resources) -> Result<Demand, RuntimeError> {
+    /// What `resources` means in the runtime's table, or why it can never be granted (a
+    /// resource no place has).
+    fn demand(self: &Arc<Self>, r: &Resources) -> Result<Demand, RuntimeError> {
         self.shape.demand(r).map_err(|_| RuntimeError::Impossible {
             requested: r.clone(),
-            total: self.shape.total(),
+            total: self.total_resources(),
         })
     }
 
-    /// Everything this node has.
-    pub fn total_resources(&self) -> Resources {
-        self.shape.total()
+    /// Everything the live places have.
+    pub fn total_resources(self: &Arc<Self>) -> Resources {
+        self.with(|s, _| s.total())
     }
 
     /// Submits a task; its return object (one ref, the caller's) or why it cannot run.
@@ -326,10 +377,10 @@ impl Core {
         max_retries: u32,
         parent: Option<TaskId>,
     ) -> Result<ObjectId, RuntimeError> {
-        if matches!(body, TaskBody::Closure(_)) && !self.executor.runs_closures() {
+        if matches!(body, TaskBody::Closure(_)) && !self.local_runs_closures() {
             return Err(RuntimeError::Unsupported(format!(
                 "{function}: closure tasks need thread mode ({} cannot run closures); register a RemoteFn",
-                self.executor.name()
+                self.local_name()
             )));
         }
         let demand = self.demand(&resources)?;
@@ -363,7 +414,7 @@ impl Core {
             pending_deps: 0,
             dep_tasks: Vec::new(),
         };
-        self.with(|s, fx| s.submit(spec, record, fx));
+        self.with(|s, fx| s.submit(spec, record, fx))?;
         Ok(oid)
     }
 
@@ -577,10 +628,10 @@ impl Core {
         if self.is_shutdown() {
             return Err(RuntimeError::Shutdown);
         }
-        if matches!(ctor, ActorCtor::Closure(_)) && !self.executor.runs_closures() {
+        if matches!(ctor, ActorCtor::Closure(_)) && !self.local_runs_closures() {
             return Err(RuntimeError::Unsupported(format!(
                 "{class}: closure actors need thread mode ({} cannot run closures); declare an ActorClass",
-                self.executor.name()
+                self.local_name()
             )));
         }
         let placement = resources.clone().unwrap_or_else(|| Resources::cpus(1.0));
@@ -638,6 +689,7 @@ impl Core {
             d.insert(actor_id, Arc::downgrade(&mailbox));
         }
         self.with(|s, fx| {
+            s.submit(spec, record, fx)?;
             s.actors.insert(
                 actor_id,
                 ActorRecord {
@@ -648,8 +700,11 @@ impl Core {
                     restarts: 0,
                 },
             );
-            s.submit(spec, record, fx);
-        });
+            Ok::<(), RuntimeError>(())
+        })
+        .inspect_err(|_| {
+            self.directory.lock().remove(&actor_id);
+        })?;
         Ok((actor_id, oid, mailbox))
     }
 
@@ -688,10 +743,10 @@ impl Core {
         };
         self.tasks.lock(tid).insert(tid, record);
         self.with(|s, _| s.submit_actor_call(tid, oid, codec));
-        if matches!(body, CallBody::Closure(_)) && !self.executor.runs_closures() {
+        if matches!(body, CallBody::Closure(_)) && !self.local_runs_closures() {
             let err = RuntimeError::Unsupported(format!(
                 "{method}: closure calls need thread mode ({} cannot run closures); register an ActorMethod",
-                self.executor.name()
+                self.local_name()
             ));
             self.with(|s, fx| s.store_and_dispatch(oid, Err(err), fx));
             return oid;
@@ -749,10 +804,7 @@ impl Core {
         self.with(|s, fx| {
             s.shutdown = true;
             s.fail_all(fx);
-            for (_, w) in s.workers.drain() {
-                let _ = w.tx.send(WorkerMsg::Stop);
-            }
-            s.idle.clear();
+            s.stop_workers();
             for (_, a) in s.actors.iter_mut() {
                 if !matches!(a.status, ActorStatus::Dead(_)) {
                     a.status = ActorStatus::Dead("runtime shut down".into());
@@ -763,7 +815,10 @@ impl Core {
             a.stop();
         }
         drop(actors);
-        self.executor.shutdown(self);
+        let executors: Vec<Arc<dyn Executor>> = self.executors.read().clone();
+        for e in executors {
+            e.shutdown(self);
+        }
         let deadline = Instant::now() + self.config.shutdown_timeout;
         let handles: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
         for h in handles {

@@ -12,13 +12,13 @@
 //! (`resume`) before running on: at once if they are free and no one resuming is ahead of it,
 //! otherwise from the resume queue, which dispatch serves before any new task.
 
-use crate::actor_spec::{ActorRecord, ActorStatus};
+use crate::actor_spec::{ActorCtor, ActorRecord, ActorStatus};
 use crate::args::ArgSlot;
 use crate::error::RuntimeError;
 use crate::ids::{ActorId, IdMap, ObjectId, TaskId, WorkerId};
 use crate::object_ref::ReleaseQueue;
 use crate::object_store::{ObjState, ObjectEntry, Waiter};
-use crate::resources::{Demand, ResourcePool};
+use crate::resources::{Demand, ResourcePool, Resources};
 use crate::task::{TaskBody, TaskRecord, TaskSpec, TaskState, Tasks};
 use crate::value::{codec, Codec, Value};
 use crossbeam::channel::Sender;
@@ -40,6 +40,64 @@ pub(crate) enum WorkerMsg {
 pub(crate) struct WorkerSlot {
     pub tx: Sender<WorkerMsg>,
     pub pid: Option<u32>,
+    /// The place it runs at (an index into `State::places`).
+    pub place: usize,
+}
+
+/// One place where work runs (the driver's threads or worker processes, or a node of a
+/// cluster): its resources and its task workers. Place 0 is this process's own executor.
+pub(crate) struct Place {
+    pub pool: ResourcePool,
+    idle: Vec<WorkerId>,
+    /// Task workers registered here.
+    workers: usize,
+    /// Task workers being started here.
+    spawning: usize,
+    /// Worker processes that failed to start here in a row.
+    spawn_failures: u32,
+    /// Task workers the executor keeps when none is blocked.
+    max_workers: usize,
+    /// Workers here blocked in `get`/`wait` (their resources are back in the pool), including
+    /// those waiting in `resume` to take them back.
+    blocked: usize,
+    runs_closures: bool,
+    /// False once a node is declared dead: nothing is placed here any more.
+    pub alive: bool,
+}
+
+impl Place {
+    /// A place with `pool`, keeping up to `max_workers` task workers.
+    pub fn new(pool: ResourcePool, max_workers: usize, runs_closures: bool) -> Self {
+        Place {
+            pool,
+            idle: Vec::new(),
+            workers: 0,
+            spawning: 0,
+            spawn_failures: 0,
+            max_workers,
+            blocked: 0,
+            runs_closures,
+            alive: true,
+        }
+    }
+
+    /// Most task workers allowed now: the executor's cap, plus one per blocked worker.
+    fn worker_cap(&self) -> usize {
+        self.max_workers.saturating_add(self.blocked)
+    }
+
+    fn accepts(&self, s: &TaskSpec) -> bool {
+        self.alive && (self.runs_closures || !needs_closures(s)) && self.pool.fits(&s.demand)
+    }
+}
+
+/// Whether a task can only run where closures run (in the driver's memory).
+fn needs_closures(s: &TaskSpec) -> bool {
+    match &s.body {
+        TaskBody::Closure(_) => true,
+        TaskBody::ActorCreation(a) => matches!(a.ctor, ActorCtor::Closure(_)),
+        TaskBody::Function(_) => false,
+    }
 }
 
 /// Things to drop outside the lock: they may run user destructors.
@@ -53,7 +111,8 @@ pub(crate) enum Garbage {
 pub(crate) struct Effects {
     pub wake: Vec<Arc<Waiter>>,
     pub send: Vec<(Sender<WorkerMsg>, WorkerMsg)>,
-    pub spawn_workers: usize,
+    /// One entry per task worker to start, naming its place.
+    pub spawn_workers: Vec<usize>,
     pub start_actors: Vec<TaskSpec>,
     pub garbage: Vec<Garbage>,
 }
@@ -71,17 +130,9 @@ pub(crate) struct State {
     pub tasks: Arc<Tasks>,
     pub waiting: IdMap<TaskId, TaskSpec>,
     pub ready: VecDeque<TaskSpec>,
-    pub pool: ResourcePool,
-    pub idle: Vec<WorkerId>,
+    /// Where work runs; place 0 is this process's own executor.
+    pub places: Vec<Place>,
     pub workers: IdMap<WorkerId, WorkerSlot>,
-    pub spawning: usize,
-    /// Worker processes that failed to start in a row.
-    pub spawn_failures: u32,
-    /// Task workers the executor keeps when none is blocked.
-    max_workers: usize,
-    /// Workers blocked in `get`/`wait` (their resources are back in the pool), including
-    /// those waiting in `resume` to take them back.
-    blocked: usize,
     /// Blocked workers whose value arrived, first come first served, ahead of new tasks.
     resume: VecDeque<Resume>,
     pub actors: IdMap<ActorId, ActorRecord>,
@@ -92,20 +143,15 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn new(epoch: Instant, tasks: Arc<Tasks>, pool: ResourcePool, max_workers: usize) -> Self {
+    pub fn new(epoch: Instant, tasks: Arc<Tasks>, local: Place) -> Self {
         State {
             epoch,
             objects: IdMap::default(),
             tasks,
             waiting: IdMap::default(),
             ready: VecDeque::new(),
-            pool,
-            idle: Vec::new(),
+            places: vec![local],
             workers: IdMap::default(),
-            spawning: 0,
-            spawn_failures: 0,
-            max_workers,
-            blocked: 0,
             resume: VecDeque::new(),
             actors: IdMap::default(),
             shutdown: false,
@@ -115,6 +161,147 @@ impl State {
 
     pub fn now(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Gives `d` back to the pool of the place it was granted at.
+    fn release(&mut self, d: &Demand) {
+        if let Some(p) = self.places.get_mut(d.place as usize) {
+            p.pool.release(d);
+        }
+    }
+
+    /// Everything the live places have in total.
+    pub fn total(&self) -> Resources {
+        let mut r = Resources::none();
+        for p in self.places.iter().filter(|p| p.alive) {
+            r.add(&p.pool.total());
+        }
+        r
+    }
+
+    /// What the live places have free right now.
+    pub fn available(&self) -> Resources {
+        let mut r = Resources::none();
+        for p in self.places.iter().filter(|p| p.alive) {
+            r.add(&p.pool.available());
+        }
+        r
+    }
+
+    /// Whether some live place could ever grant `d`.
+    pub fn feasible(&self, d: &Demand) -> bool {
+        self.places
+            .iter()
+            .any(|p| p.alive && p.pool.could_hold(d))
+    }
+
+    /// The first live place (this process first) where `s` may run and fits now.
+    fn place_for(&self, s: &TaskSpec) -> Option<usize> {
+        if self.places.len() == 1 {
+            return self.places[0].pool.fits(&s.demand).then_some(0);
+        }
+        self.places.iter().position(|p| p.accepts(s))
+    }
+
+    /// Adds a place (a node that joined); its index.
+    pub fn add_place(&mut self, place: Place, fx: &mut Effects) -> usize {
+        self.places.push(place);
+        self.dispatch(fx);
+        self.places.len() - 1
+    }
+
+    /// A place's node was declared dead: nothing more is placed there, its idle workers stop
+    /// (busy ones find out when their connection fails, and their tasks are retried).
+    pub fn place_died(&mut self, place: usize, fx: &mut Effects) {
+        let Some(p) = self.places.get_mut(place) else {
+            return;
+        };
+        p.alive = false;
+        for w in std::mem::take(&mut p.idle) {
+            if let Some(slot) = self.workers.remove(&w) {
+                p.workers -= 1;
+                fx.send.push((slot.tx, WorkerMsg::Stop));
+            }
+        }
+        self.dispatch(fx);
+    }
+
+    /// A task worker started at `place` and is ready for work.
+    pub fn worker_started(
+        &mut self,
+        place: usize,
+        id: WorkerId,
+        tx: Sender<WorkerMsg>,
+        pid: Option<u32>,
+        fx: &mut Effects,
+    ) {
+        let p = &mut self.places[place];
+        p.spawning = p.spawning.saturating_sub(1);
+        p.spawn_failures = 0;
+        if self.shutdown {
+            return;
+        }
+        p.workers += 1;
+        p.idle.push(id);
+        self.workers.insert(id, WorkerSlot { tx, pid, place });
+        self.dispatch(fx);
+    }
+
+    /// A task worker could not be started at `place` (or, `registered`, restarted): after
+    /// three failures in a row with no worker left there, what waits for it fails.
+    pub fn spawn_failed(
+        &mut self,
+        place: usize,
+        registered: Option<WorkerId>,
+        error: &str,
+        fx: &mut Effects,
+    ) {
+        match registered {
+            Some(w) => {
+                if self.workers.remove(&w).is_some() {
+                    self.places[place].workers -= 1;
+                }
+                self.places[place].idle.retain(|i| *i != w);
+            }
+            None => {
+                let p = &mut self.places[place];
+                p.spawning = p.spawning.saturating_sub(1);
+            }
+        }
+        let single = self.places.len() == 1;
+        let p = &mut self.places[place];
+        p.spawn_failures += 1;
+        if p.spawn_failures >= 3 && p.workers == 0 {
+            if single {
+                // No worker can start: fail what waits rather than hang.
+                self.fail_ready(
+                    RuntimeError::Unsupported(format!("cannot start worker processes: {error}")),
+                    fx,
+                );
+                return;
+            }
+            // A node that cannot start workers takes no more tasks.
+            tracing::error!("place {place} cannot start workers ({error}); no more work goes there");
+            p.alive = false;
+        }
+        self.dispatch(fx);
+    }
+
+    /// A worker thread could not be created at `place` (or the runtime is shutting down).
+    pub fn spawn_aborted(&mut self, place: usize) {
+        let p = &mut self.places[place];
+        p.spawning = p.spawning.saturating_sub(1);
+    }
+
+    /// Stops every task worker (shutdown).
+    pub fn stop_workers(&mut self) {
+        for (_, w) in self.workers.drain() {
+            let _ = w.tx.send(WorkerMsg::Stop);
+        }
+        for p in &mut self.places {
+            p.idle.clear();
+            p.workers = 0;
+        }
     }
 
     /// Counts down the refs whose tokens dropped; frees objects nobody refers to any more.
@@ -150,7 +337,20 @@ impl State {
     }
 
     /// Accepts a task: registers its return object, counts unready dependencies, queues it.
-    pub fn submit(&mut self, mut spec: TaskSpec, mut record: TaskRecord, fx: &mut Effects) {
+    pub fn submit(
+        &mut self,
+        mut spec: TaskSpec,
+        mut record: TaskRecord,
+        fx: &mut Effects,
+    ) -> Result<(), RuntimeError> {
+        if !self.shutdown && !self.feasible(&spec.demand) {
+            let err = RuntimeError::Impossible {
+                requested: record.resources.clone(),
+                total: self.total(),
+            };
+            fx.garbage.push(Garbage::Spec(spec));
+            return Err(err);
+        }
         let tid = spec.id;
         let codec = match &spec.body {
             TaskBody::Function(f) => Some(f.result_codec()),
@@ -163,7 +363,7 @@ impl State {
             entry.state = ObjState::Failed(Box::new(RuntimeError::Shutdown));
             self.objects.insert(spec.return_id, entry);
             fx.garbage.push(Garbage::Spec(spec));
-            return;
+            return Ok(());
         }
         self.objects.insert(spec.return_id, entry);
         let mut pending = 0;
@@ -207,7 +407,7 @@ impl State {
                 cause: Box::new(cause),
             };
             self.fail_unstarted(spec, err, fx);
-            return;
+            return Ok(());
         }
         spec.pending_deps = pending;
         if pending > 0 {
@@ -216,6 +416,7 @@ impl State {
             self.ready.push_back(spec);
             self.dispatch(fx);
         }
+        Ok(())
     }
 
     /// Fails a task that never ran; an actor constructor still starts, dead, so its queued
@@ -307,9 +508,13 @@ impl State {
         }
     }
 
-    /// Reserves resources and resolves refs for a task about to start.
-    fn start(&mut self, spec: &mut TaskSpec, worker: Option<WorkerId>) {
-        self.pool.acquire(&spec.demand);
+    /// Reserves resources at `place` and resolves refs for a task about to start there.
+    fn start(&mut self, spec: &mut TaskSpec, worker: Option<WorkerId>, place: usize) {
+        spec.demand.place = place as u16;
+        if let TaskBody::ActorCreation(a) = &mut spec.body {
+            a.held.place = place as u16;
+        }
+        self.places[place].pool.acquire(&spec.demand);
         spec.attempts += 1;
         for slot in spec.args.iter_mut() {
             if let ArgSlot::Ref(r) = slot {
@@ -336,22 +541,17 @@ impl State {
         }
     }
 
-    fn take_fitting(&mut self, actors_too: bool) -> Option<TaskSpec> {
+    /// The first queued task (not an actor creation) that may run at `place` now.
+    fn take_fitting(&mut self, place: usize) -> Option<TaskSpec> {
         let n = self.ready.len().min(SCAN_LIMIT);
+        let p = &self.places[place];
         for i in 0..n {
             let s = &self.ready[i];
-            if (actors_too || !matches!(s.body, TaskBody::ActorCreation(_)))
-                && self.pool.fits(&s.demand)
-            {
+            if !matches!(s.body, TaskBody::ActorCreation(_)) && p.accepts(s) {
                 return self.ready.remove(i);
             }
         }
         None
-    }
-
-    /// Most task workers allowed now: the executor's cap, plus one per blocked worker.
-    fn worker_cap(&self) -> usize {
-        self.max_workers.saturating_add(self.blocked)
     }
 
     /// Starts every queued task that fits the free resources and has a worker; workers
@@ -365,30 +565,36 @@ impl State {
         }
         let mut i = 0;
         while i < self.ready.len() && i < SCAN_LIMIT {
-            if !self.pool.fits(&self.ready[i].demand) {
+            let Some(place) = self.place_for(&self.ready[i]) else {
                 i += 1;
                 continue;
-            }
+            };
             if matches!(self.ready[i].body, TaskBody::ActorCreation(_)) {
                 let Some(mut spec) = self.ready.remove(i) else {
                     break;
                 };
-                self.start(&mut spec, None);
+                self.start(&mut spec, None, place);
                 fx.start_actors.push(spec);
                 continue;
             }
-            let Some(w) = self.idle.pop() else {
-                if self.spawning == 0 && self.workers.len() < self.worker_cap() {
-                    self.spawning += 1;
-                    fx.spawn_workers += 1;
+            let p = &mut self.places[place];
+            let Some(w) = p.idle.pop() else {
+                if p.spawning == 0 && p.workers + p.spawning < p.worker_cap() {
+                    p.spawning += 1;
+                    fx.spawn_workers.push(place);
                 }
-                break;
+                if self.places.len() == 1 {
+                    break;
+                }
+                // Tasks further down may fit another place that has a worker.
+                i += 1;
+                continue;
             };
             let Some(mut spec) = self.ready.remove(i) else {
-                self.idle.push(w);
+                self.places[place].idle.push(w);
                 break;
             };
-            self.start(&mut spec, Some(w));
+            self.start(&mut spec, Some(w), place);
             match self.workers.get(&w) {
                 Some(slot) => fx.send.push((slot.tx.clone(), WorkerMsg::Run(spec))),
                 None => self.retry(spec, fx),
@@ -408,7 +614,7 @@ impl State {
         fx: &mut Effects,
     ) -> Option<TaskSpec> {
         // The task table was updated by the caller, outside this lock (`Core::record_finish`).
-        self.pool.release(demand);
+        self.release(demand);
         if let (Some(w), Some(e)) = (from_worker, self.objects.get_mut(&oid)) {
             e.from_worker = Some(w);
         }
@@ -419,25 +625,30 @@ impl State {
     /// The next task for a worker that just became free, or park it as idle (or, past the
     /// worker cap because blocked workers woke up, stop it).
     pub fn next_for(&mut self, worker: WorkerId, fx: &mut Effects) -> Option<TaskSpec> {
-        if self.shutdown || !self.workers.contains_key(&worker) {
+        if self.shutdown {
             return None;
         }
+        let Some(place) = self.workers.get(&worker).map(|w| w.place) else {
+            return None;
+        };
         // Freed resources go to workers resuming from a block before any new task.
         let next = if self.resume.is_empty() || self.grant_resumes(fx) {
-            self.take_fitting(false).map(|mut s| {
-                self.start(&mut s, Some(worker));
+            self.take_fitting(place).map(|mut s| {
+                self.start(&mut s, Some(worker), place);
                 s
             })
         } else {
             None
         };
         if next.is_none() {
-            if self.workers.len() > self.worker_cap() {
+            let p = &mut self.places[place];
+            if p.workers > p.worker_cap() || !p.alive {
                 if let Some(w) = self.workers.remove(&worker) {
+                    p.workers -= 1;
                     fx.send.push((w.tx, WorkerMsg::Stop));
                 }
             } else {
-                self.idle.push(worker);
+                p.idle.push(worker);
             }
         }
         if !self.ready.is_empty() {
@@ -454,7 +665,7 @@ impl State {
 
     /// `retry` for a task that holds `held` (nothing, if it died while blocked in `get`).
     pub fn retry_holding(&mut self, spec: TaskSpec, held: &Demand, fx: &mut Effects) {
-        self.pool.release(held);
+        self.release(held);
         if spec.attempts <= spec.max_retries && !self.shutdown {
             if let Some(r) = self.tasks.lock(spec.id).get_mut(&spec.id) {
                 r.state = TaskState::Scheduled;
@@ -511,8 +722,10 @@ impl State {
 
     /// A worker running a task gave its resources back while it waits in `get`/`wait`.
     pub fn block(&mut self, demand: &Demand, fx: &mut Effects) {
-        self.pool.release(demand);
-        self.blocked += 1;
+        self.release(demand);
+        if let Some(p) = self.places.get_mut(demand.place as usize) {
+            p.blocked += 1;
+        }
         self.dispatch(fx);
     }
 
@@ -520,13 +733,17 @@ impl State {
     /// and no one resuming is ahead of it, otherwise it queues and `waiter` is notified once
     /// dispatch grants them. Either way it counts as blocked until granted.
     pub fn resume(&mut self, demand: &Demand, waiter: &Arc<Waiter>) -> bool {
-        if self.shutdown {
-            self.blocked = self.blocked.saturating_sub(1);
+        let Some(p) = self.places.get_mut(demand.place as usize) else {
+            return true;
+        };
+        // A dead place's worker is going away: nothing to take back.
+        if self.shutdown || !p.alive {
+            p.blocked = p.blocked.saturating_sub(1);
             return true;
         }
-        if self.resume.is_empty() && self.pool.fits(demand) {
-            self.pool.acquire(demand);
-            self.blocked = self.blocked.saturating_sub(1);
+        if self.resume.is_empty() && p.pool.fits(demand) {
+            p.pool.acquire(demand);
+            p.blocked = p.blocked.saturating_sub(1);
             return true;
         }
         self.resume.push_back(Resume {
@@ -537,19 +754,25 @@ impl State {
     }
 
     /// A blocked worker's process died: it no longer waits, and takes nothing back.
-    pub fn abandon_block(&mut self) {
-        self.blocked = self.blocked.saturating_sub(1);
+    pub fn abandon_block(&mut self, demand: &Demand) {
+        if let Some(p) = self.places.get_mut(demand.place as usize) {
+            p.blocked = p.blocked.saturating_sub(1);
+        }
     }
 
     /// Grants queued resumes in order while they fit; true when none is left waiting.
     fn grant_resumes(&mut self, fx: &mut Effects) -> bool {
         while let Some(r) = self.resume.front() {
-            if !self.pool.fits(&r.demand) {
+            let p = &mut self.places[r.demand.place as usize];
+            if p.alive && !p.pool.fits(&r.demand) {
                 return false;
             }
             if let Some(r) = self.resume.pop_front() {
-                self.pool.acquire(&r.demand);
-                self.blocked = self.blocked.saturating_sub(1);
+                let p = &mut self.places[r.demand.place as usize];
+                if p.alive {
+                    p.pool.acquire(&r.demand);
+                }
+                p.blocked = p.blocked.saturating_sub(1);
                 fx.wake.push(r.waiter);
             }
         }
@@ -560,15 +783,19 @@ impl State {
     /// holds while alive (the same, or nothing for Ray's default actor).
     pub fn actor_constructed(&mut self, placement: &Demand, held: &Demand, fx: &mut Effects) {
         if placement != held {
-            self.pool.release(placement);
-            self.pool.acquire(held);
+            self.release(placement);
+            if let Some(p) = self.places.get_mut(held.place as usize) {
+                if p.alive {
+                    p.pool.acquire(held);
+                }
+            }
             self.dispatch(fx);
         }
     }
 
     /// An actor stopped: what it held goes back, its row says so.
     pub fn actor_stopped(&mut self, id: ActorId, held: &Demand, fx: &mut Effects) {
-        self.pool.release(held);
+        self.release(held);
         if let Some(a) = self.actors.get_mut(&id) {
             if !matches!(a.status, ActorStatus::Dead(_)) {
                 a.status = ActorStatus::Dead("stopped".into());
@@ -594,6 +821,8 @@ impl State {
         for r in self.resume.drain(..) {
             fx.wake.push(r.waiter);
         }
-        self.blocked = 0;
+        for p in &mut self.places {
+            p.blocked = 0;
+        }
     }
 }

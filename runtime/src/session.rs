@@ -251,7 +251,7 @@ impl Session {
             }
             Request::Fail { error } => object(Ok(core.failed_object(error.into()))),
             Request::Resources { available } => Reply::Resources(if available {
-                core.with(|s, _| s.pool.available())
+                core.with(|s, _| s.available())
             } else {
                 core.total_resources()
             }),

@@ -8,7 +8,7 @@ use crate::ids::WorkerId;
 use crate::object_store::recv_spin;
 use crate::resources::Demand;
 use crate::runtime_core::{enter_task, leave_task, set_thread_core, Core, Executor};
-use crate::scheduler::{WorkerMsg, WorkerSlot};
+use crate::scheduler::WorkerMsg;
 use crate::task::{TaskBody, TaskSpec, CURRENT_TASK};
 use crate::timeline::{TaskEvent, WorkerTimeline};
 use crate::value::Value;
@@ -31,8 +31,8 @@ impl Executor for ThreadExecutor {
         // Resources bound how many tasks run; a thread per running (or blocked) task.
         usize::MAX
     }
-    fn spawn_worker(&self, core: &Arc<Core>) {
-        spawn_thread_worker(core)
+    fn spawn_worker(&self, core: &Arc<Core>, place: usize) {
+        spawn_thread_worker(core, place)
     }
     fn start_actor(&self, core: &Arc<Core>, spec: TaskSpec) {
         let core2 = core.clone();
@@ -48,7 +48,7 @@ impl Executor for ThreadExecutor {
 }
 
 /// Starts one more worker thread and offers it to the scheduler.
-fn spawn_thread_worker(core: &Arc<Core>) {
+fn spawn_thread_worker(core: &Arc<Core>, place: usize) {
     let id = core.worker_id();
     let (tx, rx) = unbounded();
     let tl = core.timeline.worker(id, id.counter().to_string());
@@ -59,22 +59,11 @@ fn spawn_thread_worker(core: &Arc<Core>) {
     match h {
         Ok(h) => {
             core.register_thread(h);
-            core.with(|s, fx| {
-                s.spawning -= 1;
-                s.workers.insert(
-                    id,
-                    WorkerSlot {
-                        tx,
-                        pid: Some(std::process::id()),
-                    },
-                );
-                s.idle.push(id);
-                s.dispatch(fx);
-            });
+            core.with(|s, fx| s.worker_started(place, id, tx, Some(std::process::id()), fx));
         }
         Err(e) => {
             tracing::error!("cannot spawn a worker thread: {e}");
-            core.with(|s, _| s.spawning -= 1);
+            core.with(|s, _| s.spawn_aborted(place));
         }
     }
 }
