@@ -1,0 +1,414 @@
+//! The blocking client a driver uses: join the head, follow the node table, report usage,
+//! spawn workers on nodes. Plain threads and `std::net` (the runtime is thread-based): one
+//! reader thread per connection routes replies to their callers and events to one channel.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::ErrorKind;
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam::channel::{bounded, unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+
+use crate::auth::{connect_blocking, AuthToken, HANDSHAKE_TIMEOUT};
+use crate::frame::{self, MAX_FRAME};
+use crate::protocol::{
+    CliReply, CliRequest, ClusterEvent, ClusterStatus, DriverReply, DriverRequest, DriverToHead,
+    DriverToNode, HeadToDriver, NodeId, NodeInfo, NodeRequest, NodeToDriver, Resources, Role,
+    SpawnRequest,
+};
+use crate::{ClusterError, FrameError};
+
+/// How long a connect may take (an unreachable host or dropped packets fail within this).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for its reply.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to `address` (`HOST:PORT`) within [`CONNECT_TIMEOUT`] and proves the token.
+fn connect(address: &str, token: &AuthToken, role: Role) -> Result<TcpStream, ClusterError> {
+    let addrs: Vec<_> = address
+        .to_socket_addrs()
+        .map_err(|e| ClusterError::Connect {
+            address: address.to_string(),
+            message: format!("not a reachable HOST:PORT ({e})"),
+        })?
+        .collect();
+    let mut last = None;
+    let mut stream = None;
+    for a in &addrs {
+        match TcpStream::connect_timeout(a, CONNECT_TIMEOUT) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let mut stream = stream.ok_or_else(|| ClusterError::Connect {
+        address: address.to_string(),
+        message: match last {
+            Some(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => format!(
+                "no answer within {} s (wrong address, or a firewall dropping packets)",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+            Some(e) => crate::node::connect_message(&e),
+            None => "the name resolves to no address".into(),
+        },
+    })?;
+    let _ = stream.set_nodelay(true);
+    let io = |e| ClusterError::Connect {
+        address: address.to_string(),
+        message: format!("{e}"),
+    };
+    stream
+        .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
+        .map_err(io)?;
+    stream
+        .set_write_timeout(Some(HANDSHAKE_TIMEOUT))
+        .map_err(io)?;
+    connect_blocking(&mut stream, token, role, address)?;
+    Ok(stream)
+}
+
+/// The cluster's status from the head at `address`, as `rllib status` shows it.
+pub fn status(address: &str, token: &AuthToken) -> Result<ClusterStatus, ClusterError> {
+    let mut s = connect(address, token, Role::Cli)?;
+    let _ = s.set_read_timeout(Some(REQUEST_TIMEOUT));
+    frame::write_msg_blocking(&mut s, &CliRequest::Status)
+        .map_err(|e| ClusterError::frame(address, e))?;
+    match frame::read_msg_blocking::<CliReply, _>(&mut s, MAX_FRAME)
+        .map_err(|e| timeout_as(e, address))?
+    {
+        CliReply::Status(st) => Ok(st),
+    }
+}
+
+fn timeout_as(e: FrameError, peer: &str) -> ClusterError {
+    match e {
+        FrameError::Timeout(_) => ClusterError::frame(peer, FrameError::Timeout(REQUEST_TIMEOUT)),
+        e => ClusterError::frame(peer, e),
+    }
+}
+
+/// One authenticated connection whose reader thread routes replies by request id.
+struct Conn<R: Send + 'static> {
+    peer: String,
+    writer: Mutex<TcpStream>,
+    next_id: AtomicU64,
+    pending: Arc<Mutex<HashMap<u64, Sender<R>>>>,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<R: Send + 'static> Conn<R> {
+    /// Starts the reader thread: `route` turns each frame into a reply for a request id, or
+    /// handles it itself (events) and returns `None`; `on_close` runs once when it ends.
+    fn start(
+        peer: &str,
+        stream: TcpStream,
+        route: impl Fn(&[u8]) -> Result<Option<(u64, R)>, FrameError> + Send + 'static,
+        on_close: impl FnOnce() + Send + 'static,
+    ) -> Result<Conn<R>, ClusterError> {
+        let io = |e| ClusterError::Connect {
+            address: peer.to_string(),
+            message: format!("{e}"),
+        };
+        // Idle connections are normal after the handshake; the head may say nothing for hours.
+        stream.set_read_timeout(None).map_err(io)?;
+        stream
+            .set_write_timeout(Some(REQUEST_TIMEOUT))
+            .map_err(io)?;
+        let mut rd = stream.try_clone().map_err(io)?;
+        let pending: Arc<Mutex<HashMap<u64, Sender<R>>>> = Arc::default();
+        let p = pending.clone();
+        let reader = std::thread::Builder::new()
+            .name(format!("cluster-{peer}"))
+            .spawn(move || {
+                while let Ok(f) = frame::read_frame_blocking(&mut rd, MAX_FRAME) {
+                    match route(&f) {
+                        Ok(Some((id, reply))) => {
+                            if let Some(tx) = p.lock().remove(&id) {
+                                let _ = tx.send(reply);
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!("cluster connection: {e}");
+                            break;
+                        }
+                    }
+                }
+                // Waiting callers see their reply channel close.
+                p.lock().clear();
+                on_close();
+            })
+            .map_err(|e| ClusterError::Daemon {
+                message: format!("cannot start a client thread: {e}"),
+            })?;
+        Ok(Conn {
+            peer: peer.to_string(),
+            writer: Mutex::new(stream),
+            next_id: AtomicU64::new(1),
+            pending,
+            reader: Mutex::new(Some(reader)),
+        })
+    }
+
+    /// Sends the request made from a fresh id and waits for its reply.
+    fn call<M: serde::Serialize>(&self, make: impl FnOnce(u64) -> M) -> Result<R, ClusterError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = bounded(1);
+        self.pending.lock().insert(id, tx);
+        let sent = frame::write_msg_blocking(&mut *self.writer.lock(), &make(id));
+        if let Err(e) = sent {
+            self.pending.lock().remove(&id);
+            return Err(ClusterError::frame(&self.peer, e));
+        }
+        match rx.recv_timeout(REQUEST_TIMEOUT) {
+            Ok(r) => Ok(r),
+            Err(crossbeam::channel::RecvTimeoutError::Timeout) => {
+                self.pending.lock().remove(&id);
+                Err(ClusterError::frame(
+                    &self.peer,
+                    FrameError::Timeout(REQUEST_TIMEOUT),
+                ))
+            }
+            Err(crossbeam::channel::RecvTimeoutError::Disconnected) => {
+                Err(ClusterError::Disconnected {
+                    peer: self.peer.clone(),
+                })
+            }
+        }
+    }
+
+    fn close(&self) {
+        let _ = self.writer.lock().shutdown(Shutdown::Both);
+        if let Some(h) = self.reader.lock().take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A connection to a node: spawn replies are a pid or the node's error message.
+type NodeConn = Conn<Result<u32, String>>;
+
+/// A driver's membership in a cluster: its id, the node table, events, and worker spawning.
+/// Blocking, `Send + Sync`; dropping it leaves the cluster (the nodes stop the workers it
+/// spawned).
+pub struct DriverClient {
+    node_id: NodeId,
+    token: AuthToken,
+    head: Conn<DriverReply>,
+    nodes: Arc<Mutex<BTreeMap<NodeId, NodeInfo>>>,
+    events_tx: Sender<ClusterEvent>,
+    events_rx: Receiver<ClusterEvent>,
+    node_conns: Mutex<HashMap<NodeId, Arc<NodeConn>>>,
+}
+
+impl DriverClient {
+    /// Joins the head at `address` (`HOST:PORT`): authenticates, gets this driver's id and
+    /// the node table, and starts following the cluster's events.
+    pub fn connect(address: &str, token: &AuthToken) -> Result<DriverClient, ClusterError> {
+        let stream = connect(address, token, Role::Driver)?;
+        let nodes: Arc<Mutex<BTreeMap<NodeId, NodeInfo>>> = Arc::default();
+        let (events_tx, events_rx) = unbounded();
+        let (n, etx, etx2) = (nodes.clone(), events_tx.clone(), events_tx.clone());
+        let head = Conn::start(
+            address,
+            stream,
+            move |f| match crate::protocol::decode::<HeadToDriver>(f)? {
+                HeadToDriver::Reply { id, reply } => Ok(Some((id, reply))),
+                HeadToDriver::Event(ev) => {
+                    match &ev {
+                        ClusterEvent::NodeAdded(info) => {
+                            n.lock().insert(info.node_id, info.clone());
+                        }
+                        ClusterEvent::NodeDead { node_id } => {
+                            if let Some(i) = n.lock().get_mut(node_id) {
+                                i.alive = false;
+                            }
+                        }
+                        _ => {}
+                    }
+                    let _ = etx.send(ev);
+                    Ok(None)
+                }
+            },
+            move || {
+                let _ = etx2.send(ClusterEvent::HeadLost);
+            },
+        )?;
+        let mut client = DriverClient {
+            node_id: 0,
+            token: token.clone(),
+            head,
+            nodes,
+            events_tx,
+            events_rx,
+            node_conns: Mutex::default(),
+        };
+        match client.head.call(|id| DriverToHead {
+            id,
+            request: DriverRequest::Join,
+        })? {
+            DriverReply::Joined { node_id, nodes } => {
+                let mut table = client.nodes.lock();
+                for n in nodes {
+                    table.insert(n.node_id, n);
+                }
+                drop(table);
+                client.node_id = node_id;
+                Ok(client)
+            }
+            other => Err(unexpected(address, other)),
+        }
+    }
+
+    /// This driver's id (the top 16 bits of the ids its runtime makes).
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The node table as the head has it now, dead nodes included.
+    pub fn nodes(&self) -> Result<Vec<NodeInfo>, ClusterError> {
+        match self.request(DriverRequest::Nodes)? {
+            DriverReply::Nodes(nodes) => {
+                let mut table = self.nodes.lock();
+                for n in &nodes {
+                    table.insert(n.node_id, n.clone());
+                }
+                Ok(nodes)
+            }
+            other => Err(unexpected(&self.head.peer, other)),
+        }
+    }
+
+    /// The node table as the events have kept it, without asking the head.
+    pub fn known_nodes(&self) -> Vec<NodeInfo> {
+        self.nodes.lock().values().cloned().collect()
+    }
+
+    /// Cluster events: nodes added and dead, exits of workers this driver spawned, and
+    /// [`ClusterEvent::HeadLost`] when the head connection ends.
+    pub fn events(&self) -> Receiver<ClusterEvent> {
+        self.events_rx.clone()
+    }
+
+    /// Tells the head what this driver uses on `node_id` now, so `rllib status` shows
+    /// available = total - used (an empty map clears it).
+    pub fn report_usage(&self, node_id: NodeId, in_use: &Resources) -> Result<(), ClusterError> {
+        match self.request(DriverRequest::ReportUsage {
+            node_id,
+            in_use: in_use.clone(),
+        })? {
+            DriverReply::Ack => Ok(()),
+            other => Err(unexpected(&self.head.peer, other)),
+        }
+    }
+
+    /// The cluster's status.
+    pub fn status(&self) -> Result<ClusterStatus, ClusterError> {
+        match self.request(DriverRequest::Status)? {
+            DriverReply::Status(s) => Ok(s),
+            other => Err(unexpected(&self.head.peer, other)),
+        }
+    }
+
+    /// Starts a worker process on `node_id` and returns its pid there. Its exit arrives as
+    /// [`ClusterEvent::WorkerExited`].
+    pub fn spawn_worker(&self, node_id: NodeId, req: &SpawnRequest) -> Result<u32, ClusterError> {
+        let conn = self.node_conn(node_id)?;
+        let result = conn.call(|id| DriverToNode {
+            id,
+            request: NodeRequest::SpawnWorker(req.clone()),
+        });
+        if matches!(result, Err(ClusterError::Disconnected { .. })) {
+            self.node_conns.lock().remove(&node_id);
+        }
+        result?.map_err(|message| ClusterError::Remote {
+            peer: format!("node {node_id} ({})", conn.peer),
+            message,
+        })
+    }
+
+    fn request(&self, request: DriverRequest) -> Result<DriverReply, ClusterError> {
+        match self.head.call(|id| DriverToHead { id, request })? {
+            DriverReply::Error(message) => Err(ClusterError::Remote {
+                peer: self.head.peer.clone(),
+                message,
+            }),
+            r => Ok(r),
+        }
+    }
+
+    fn node_conn(&self, node_id: NodeId) -> Result<Arc<NodeConn>, ClusterError> {
+        if let Some(c) = self.node_conns.lock().get(&node_id) {
+            return Ok(c.clone());
+        }
+        let address = match self.nodes.lock().get(&node_id) {
+            Some(n) if n.alive => n.address.clone(),
+            _ => return Err(ClusterError::UnknownNode { node_id }),
+        };
+        let stream = connect(&address, &self.token, Role::NodeClient)?;
+        let events = self.events_tx.clone();
+        let conn = Arc::new(Conn::start(
+            &address,
+            stream,
+            move |f| match crate::protocol::decode::<NodeToDriver>(f)? {
+                NodeToDriver::Spawned { id, pid } => Ok(Some((id, Ok(pid)))),
+                NodeToDriver::Failed { id, message } => Ok(Some((id, Err(message)))),
+                NodeToDriver::WorkerExited { pid, exit } => {
+                    let _ = events.send(ClusterEvent::WorkerExited { node_id, pid, exit });
+                    Ok(None)
+                }
+            },
+            || {},
+        )?);
+        // Another thread may have connected meanwhile; keep the first, close ours.
+        let mut conns = self.node_conns.lock();
+        match conns.get(&node_id) {
+            Some(existing) => {
+                let existing = existing.clone();
+                drop(conns);
+                conn.close();
+                Ok(existing)
+            }
+            None => {
+                conns.insert(node_id, conn.clone());
+                Ok(conn)
+            }
+        }
+    }
+}
+
+impl Drop for DriverClient {
+    fn drop(&mut self) {
+        for c in self.node_conns.lock().drain().map(|(_, c)| c) {
+            c.close();
+        }
+        self.head.close();
+    }
+}
+
+fn unexpected(peer: &str, reply: DriverReply) -> ClusterError {
+    match reply {
+        DriverReply::Error(message) => ClusterError::Remote {
+            peer: peer.to_string(),
+            message,
+        },
+        other => ClusterError::protocol(peer, format!("unexpected reply {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<DriverClient>();
+    }
+}

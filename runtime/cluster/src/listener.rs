@@ -1,0 +1,61 @@
+//! The accept loop shared by the head and node daemons: every connection in its own task,
+//! authenticated before anything else is read, at most [`MAX_CONNECTIONS`] at once.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+
+use crate::auth::{accept_async, AuthToken};
+use crate::protocol::Role;
+
+/// The most connections a daemon holds open at once; further ones are closed at once, so a
+/// flood of stalled peers costs a bounded amount of memory.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// Accepts forever: each connection is authenticated (refused peers are logged with their
+/// address), then handed to `handle` with the role it proved.
+pub(crate) async fn serve<F, Fut>(
+    listener: TcpListener,
+    token: AuthToken,
+    accepts: &'static [Role],
+    handle: F,
+) where
+    F: Fn(Role, TcpStream, SocketAddr) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (mut stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Running out of file descriptors is transient; don't spin on it.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            warn!("refused {peer}: {MAX_CONNECTIONS} connections are open already");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let token = token.clone();
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let peer_text = peer.to_string();
+            match accept_async(&mut stream, &token, accepts, &peer_text).await {
+                Ok(role) => {
+                    debug!("{peer} authenticated as {}", role.name());
+                    handle(role, stream, peer).await;
+                }
+                Err(e) => warn!("refused peer {peer}: {e}"),
+            }
+        });
+    }
+}
