@@ -22,6 +22,7 @@ use crossbeam::queue::SegQueue;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -60,6 +61,24 @@ impl Client {
         let stream = UnixStream::connect(path)?;
         let r: Box<dyn Read + Send> = Box::new(stream.try_clone()?);
         Self::hello(r, Box::new(stream), 0)
+    }
+
+    /// Connects back to the driver at `address` from a worker another node started: proves
+    /// the cluster token, then says hello naming the spawn request (`nonce`) it answers.
+    pub fn connect_tcp(address: &str, nonce: u64) -> io::Result<Arc<Client>> {
+        let target = address
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::other(format!("{address} resolves to nothing")))?;
+        let mut stream = TcpStream::connect_timeout(&target, cluster::CONNECT_TIMEOUT)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(cluster::HANDSHAKE_TIMEOUT))?;
+        let (token, _) = cluster::load_token().map_err(io::Error::other)?;
+        cluster::connect_blocking(&mut stream, &token, cluster::Role::Worker, address)
+            .map_err(io::Error::other)?;
+        stream.set_read_timeout(None)?;
+        let r: Box<dyn Read + Send> = Box::new(stream.try_clone()?);
+        Self::hello(r, Box::new(stream), nonce)
     }
 
     /// Says hello over a connection to the driver (`nonce` names the spawn request it

@@ -37,8 +37,13 @@ pub struct RuntimeConfig {
     pub task_history: usize,
     /// How long shutdown waits for running user code before leaving it behind.
     pub shutdown_timeout: Duration,
-    /// The worker executable in process mode (default: this executable).
+    /// The worker executable in process mode and on other nodes (default: this executable;
+    /// on a cluster it must exist at the same path on every node, as in Ray).
     pub worker_program: Option<std::path::PathBuf>,
+    /// A cluster's head (`HOST:PORT`) to join as a driver: work then runs on the cluster's
+    /// nodes (this process is not a node: its own `num_cpus`, `num_gpus` and custom resources
+    /// are not offered), in worker processes the nodes' daemons start.
+    pub address: Option<String>,
 }
 
 impl Default for RuntimeConfig {
@@ -56,6 +61,7 @@ impl Default for RuntimeConfig {
             task_history: 100_000,
             shutdown_timeout: Duration::from_secs(2),
             worker_program: None,
+            address: None,
         }
     }
 }
@@ -84,6 +90,11 @@ impl RuntimeConfig {
     /// Turns timeline recording on or off.
     pub fn timeline(mut self, on: bool) -> Self {
         self.timeline = on;
+        self
+    }
+    /// Joins the cluster whose head is at `address` (`HOST:PORT`).
+    pub fn address(mut self, address: impl Into<String>) -> Self {
+        self.address = Some(address.into());
         self
     }
     /// Everything this node offers, as one `Resources`.

@@ -48,6 +48,15 @@ pub enum RuntimeError {
         /// Why it died.
         message: String,
     },
+    /// Joining or talking to a cluster failed (the head cannot be reached, authentication
+    /// failed, another protocol version).
+    #[error("cluster at {address}: {message}")]
+    Cluster {
+        /// The head's address.
+        address: String,
+        /// What went wrong, on one line.
+        message: String,
+    },
     /// The object is gone (freed, or the runtime shut down before it was made).
     #[error("object {0} lost: {1}")]
     ObjectLost(ObjectId, String),

@@ -104,6 +104,7 @@ mod object_store;
 mod process_executor;
 mod protocol;
 mod registry;
+mod remote_executor;
 mod resources;
 mod runtime;
 mod runtime_core;

@@ -20,7 +20,9 @@ use crate::error::RuntimeError;
 use crate::ids::{ObjectId, TaskId, WorkerId};
 use crate::object_ref::{with_ref_serde, RefSerde};
 use crate::object_store::recv_spin;
-use crate::protocol::{read_frame, write_frame, FromWorker, Released, ToWorker, SOCKET_ENV};
+use crate::protocol::{
+    read_frame, write_frame, FromWorker, Released, ToWorker, ADDRESS_ENV, SOCKET_ENV,
+};
 use crate::registry::{ErasedClass, ErasedMethod};
 use crate::resources::Demand;
 use crate::runtime_core::{enter_task, leave_task, reacquire, Core, Executor};
@@ -145,7 +147,7 @@ impl Executor for ProcessExecutor {
 /// Refuses to run a driver inside a process that was started as a worker but whose `main` did
 /// not call `worker_main_if_requested` (going on would start workers recursively).
 pub(crate) fn refuse_unregistered_worker() {
-    if std::env::var_os(SOCKET_ENV).is_some() {
+    if std::env::var_os(SOCKET_ENV).is_some() || std::env::var_os(ADDRESS_ENV).is_some() {
         eprintln!("runtime: this binary was started as a worker process but main() did not call runtime::worker_main_if_requested() first; exiting");
         std::process::exit(101);
     }

@@ -19,6 +19,10 @@ use std::time::Duration;
 
 /// Set in a worker process's environment: the driver's socket to connect to.
 pub(crate) const SOCKET_ENV: &str = "RUNTIME_WORKER_SOCKET";
+/// Set in the environment of a worker another node started: the driver's `HOST:PORT`.
+pub(crate) const ADDRESS_ENV: &str = "RUNTIME_WORKER_ADDRESS";
+/// Set in the environment of a worker another node started: the spawn request it answers.
+pub(crate) const NONCE_ENV: &str = "RUNTIME_WORKER_NONCE";
 
 /// Largest frame accepted, so a corrupt length cannot make a process allocate without bound.
 pub(crate) const MAX_FRAME: usize = 1 << 31;

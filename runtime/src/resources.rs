@@ -100,6 +100,7 @@ pub(crate) struct ResourcePool {
 }
 
 impl ResourcePool {
+    #[cfg(test)]
     pub fn new(total: &Resources) -> Self {
         let names: Vec<String> = total.custom.keys().cloned().collect();
         Self::with_names(names, total)

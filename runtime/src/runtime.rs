@@ -15,6 +15,7 @@ use crate::object_ref::{collect_refs, with_ref_serde, Decoder, ObjectRef, RefSer
 use crate::object_store::{ObjState, ObjectInfo, ObjectStatus};
 use crate::process_executor::{refuse_unregistered_worker, ProcessExecutor};
 use crate::registry::RemoteFn;
+use crate::remote_executor::{self, ClusterLink};
 use crate::resources::Resources;
 use crate::runtime_core::{thread_core, Core, Executor};
 use crate::task::{ClosureBody, TaskBody, TaskFilter, TaskInfo, CURRENT_TASK};
@@ -28,6 +29,8 @@ use std::time::Duration;
 pub struct Runtime {
     handle: RuntimeHandle,
     core: Arc<Core>,
+    /// The cluster this runtime joined, if any.
+    link: Option<Arc<ClusterLink>>,
 }
 
 /// A cheap, cloneable, `Send + Sync` handle to a runtime, usable inside tasks and actors.
@@ -72,12 +75,25 @@ impl Runtime {
             Isolation::Thread => Arc::new(ThreadExecutor),
             Isolation::Process => Arc::new(ProcessExecutor::new(&config)),
         };
-        let core = Core::new(config, executor, Vec::new());
+        let (core, link) = match config.address.clone() {
+            None => (
+                Core::new(config, executor, Vec::new(), NodeId::DRIVER),
+                None,
+            ),
+            Some(address) => {
+                let joined = remote_executor::join(&address, &config)?;
+                let node = NodeId::new(joined.node_id);
+                let core = Core::new(config, executor, joined.names.clone(), node);
+                let link = joined.attach(&core);
+                (core, Some(link))
+            }
+        };
         Ok(Runtime {
             handle: RuntimeHandle {
                 backend: Backend::Local(core.clone()),
             },
             core,
+            link,
         })
     }
 
@@ -94,6 +110,9 @@ impl Runtime {
     /// Stops everything now; pending `get`s return `Shutdown`.
     pub fn shutdown(&self) {
         self.core.shutdown();
+        if let Some(l) = &self.link {
+            l.stop();
+        }
     }
 }
 
@@ -106,7 +125,7 @@ impl std::ops::Deref for Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.core.shutdown();
+        self.shutdown();
     }
 }
 

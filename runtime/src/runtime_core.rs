@@ -213,10 +213,16 @@ impl Core {
         config: RuntimeConfig,
         executor: Arc<dyn Executor>,
         mut names: Vec<String>,
+        node: NodeId,
     ) -> Arc<Self> {
         let epoch = Instant::now();
         let tasks = Arc::new(Tasks::new(config.task_history, epoch));
-        let total = config.total();
+        // A driver joined to a cluster is not a node: it offers nothing of its own.
+        let total = if config.address.is_some() {
+            Resources::none()
+        } else {
+            config.total()
+        };
         for n in total.custom.keys() {
             if !names.contains(n) {
                 names.push(n.clone());
@@ -233,7 +239,7 @@ impl Core {
             tasks,
             release: Arc::new(ReleaseQueue::new()),
             next_id: AtomicU64::new(1),
-            node: NodeId::DRIVER,
+            node,
             epoch,
             shutdown: AtomicBool::new(false),
             shape,

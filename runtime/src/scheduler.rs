@@ -188,11 +188,13 @@ impl State {
         r
     }
 
-    /// Whether some live place could ever grant `d`.
-    pub fn feasible(&self, d: &Demand) -> bool {
+    /// Whether some live place could ever run `s` (grant its resources, run closures if it
+    /// is one).
+    fn feasible(&self, s: &TaskSpec) -> bool {
+        let closure = needs_closures(s);
         self.places
             .iter()
-            .any(|p| p.alive && p.pool.could_hold(d))
+            .any(|p| p.alive && (p.runs_closures || !closure) && p.pool.could_hold(&s.demand))
     }
 
     /// The first live place (this process first) where `s` may run and fits now.
@@ -281,7 +283,9 @@ impl State {
                 return;
             }
             // A node that cannot start workers takes no more tasks.
-            tracing::error!("place {place} cannot start workers ({error}); no more work goes there");
+            tracing::error!(
+                "place {place} cannot start workers ({error}); no more work goes there"
+            );
             p.alive = false;
         }
         self.dispatch(fx);
@@ -343,7 +347,7 @@ impl State {
         mut record: TaskRecord,
         fx: &mut Effects,
     ) -> Result<(), RuntimeError> {
-        if !self.shutdown && !self.feasible(&spec.demand) {
+        if !self.shutdown && !self.feasible(&spec) {
             let err = RuntimeError::Impossible {
                 requested: record.resources.clone(),
                 total: self.total(),
@@ -628,9 +632,7 @@ impl State {
         if self.shutdown {
             return None;
         }
-        let Some(place) = self.workers.get(&worker).map(|w| w.place) else {
-            return None;
-        };
+        let place = self.workers.get(&worker).map(|w| w.place)?;
         // Freed resources go to workers resuming from a block before any new task.
         let next = if self.resume.is_empty() || self.grant_resumes(fx) {
             self.take_fitting(place).map(|mut s| {

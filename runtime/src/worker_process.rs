@@ -4,7 +4,7 @@
 
 use crate::client::Client;
 use crate::error::panic_message;
-use crate::protocol::{ToWorker, SOCKET_ENV};
+use crate::protocol::{ToWorker, ADDRESS_ENV, NONCE_ENV, SOCKET_ENV};
 use crate::registry::registry;
 use crate::task::CURRENT_TASK;
 use std::any::Any;
@@ -15,13 +15,28 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 ///
 /// In a normal run it returns at once; in a worker process it never returns.
 pub fn worker_main_if_requested() {
-    let Some(path) = std::env::var_os(SOCKET_ENV) else {
+    let socket = std::env::var_os(SOCKET_ENV);
+    let address = std::env::var(ADDRESS_ENV).ok();
+    let nonce = std::env::var(NONCE_ENV).ok();
+    if socket.is_none() && address.is_none() {
         return;
-    };
+    }
     // Gone from the environment, so a runtime started by code in this worker (or a process it
     // spawns) is a driver of its own rather than a worker that forgot to register.
-    std::env::remove_var(SOCKET_ENV);
-    let code = match worker_loop(std::path::Path::new(&path)) {
+    for var in [SOCKET_ENV, ADDRESS_ENV, NONCE_ENV] {
+        std::env::remove_var(var);
+    }
+    let client = match (socket, address) {
+        (Some(path), _) => Client::connect(std::path::Path::new(&path)),
+        (None, Some(address)) => match nonce.and_then(|n| n.parse::<u64>().ok()) {
+            Some(nonce) => Client::connect_tcp(&address, nonce),
+            None => Err(io::Error::other(format!(
+                "{NONCE_ENV} missing or not a number"
+            ))),
+        },
+        (None, None) => return,
+    };
+    let code = match client.and_then(worker_loop) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("runtime worker {}: {e}", std::process::id());
@@ -31,8 +46,7 @@ pub fn worker_main_if_requested() {
     std::process::exit(code);
 }
 
-fn worker_loop(path: &std::path::Path) -> io::Result<()> {
-    let client = Client::connect(path)?;
+fn worker_loop(client: std::sync::Arc<Client>) -> io::Result<()> {
     client.install();
     let reg = registry();
     let mut actor: Option<Box<dyn Any + Send>> = None;

@@ -199,6 +199,7 @@ fn role_byte(role: Role) -> [u8; 1] {
         Role::Driver => 2,
         Role::Cli => 3,
         Role::NodeClient => 4,
+        Role::Worker => 5,
     }]
 }
 

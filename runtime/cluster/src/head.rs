@@ -113,6 +113,8 @@ impl Head {
                 serve_node_client(stream, peer, self.workers.clone()).await;
                 Ok(())
             }
+            // Not in the head's accepted roles: the handshake refused it already.
+            Role::Worker => Ok(()),
         };
         if let Err(e) = result {
             warn!("{} {peer}: {e}", role.name());

@@ -43,6 +43,8 @@ pub enum Role {
     Cli,
     /// A driver asking a node (or the head, which is a node too) to spawn workers.
     NodeClient,
+    /// A worker process connecting back to the driver that had it spawned.
+    Worker,
 }
 
 impl Role {
@@ -53,6 +55,7 @@ impl Role {
             Role::Driver => "driver",
             Role::Cli => "cli",
             Role::NodeClient => "node client",
+            Role::Worker => "worker",
         }
     }
 }

@@ -9,6 +9,7 @@ mod common;
 mod failures;
 mod harness;
 mod introspection;
+mod multinode;
 mod nested;
 mod process;
 mod scheduling;
@@ -16,6 +17,11 @@ mod tasks;
 
 fn main() {
     runtime::worker_main_if_requested();
+    // The multi-node tests start this binary as their head and node daemons too.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(cluster::DAEMON_SUBCOMMAND) {
+        std::process::exit(cluster::run_daemon(args.get(2).map_or("", String::as_str)));
+    }
     let mut tests = Vec::new();
     tasks::tests(&mut tests);
     actors::tests(&mut tests);
@@ -24,5 +30,6 @@ fn main() {
     introspection::tests(&mut tests);
     process::tests(&mut tests);
     nested::tests(&mut tests);
+    multinode::tests(&mut tests);
     harness::run(tests);
 }

@@ -1,0 +1,313 @@
+//! A cluster on this machine, as Ray's own tests run one: a head and node daemons as separate
+//! processes on 127.0.0.1 (this test binary doubles as the daemon), and a driver that joins.
+
+use crate::common::{
+    add, chain_local, compute_loss, extract_features, load_data, normalize_data, sleep_pid,
+    worker_pid, COUNTER, INCR, PID,
+};
+use crate::harness::{one, Test};
+use crate::nested::depth;
+use runtime::{Resources, Runtime, RuntimeConfig, RuntimeError};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub fn tests(t: &mut Vec<Test>) {
+    one(
+        t,
+        "multinode::tasks_actors_and_chains_run_on_other_nodes",
+        cross_node,
+    );
+    one(
+        t,
+        "multinode::killed_node_tasks_are_retried_on_a_live_node",
+        node_killed,
+    );
+}
+
+/// The token every daemon, driver and worker of these tests proves (never the user's file).
+const TOKEN: &str = "runtime-cluster-test-token-0123456789abcdef";
+
+/// Daemons started by one test, stopped (with their workers) when it ends, even on failure.
+struct Cluster {
+    head: String,
+    dirs: Vec<PathBuf>,
+    pids: Vec<u32>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rt-cluster-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+impl Cluster {
+    /// A head offering no CPU, and one node per entry of `nodes` (CPUs, custom resources JSON).
+    fn start(nodes: &[(f64, &str)]) -> Cluster {
+        std::env::set_var(cluster::TOKEN_ENV, TOKEN);
+        std::env::set_var(cluster::NODE_TIMEOUT_ENV, "2");
+        let exe = std::env::current_exe().unwrap();
+        let mut c = Cluster {
+            head: String::new(),
+            dirs: Vec::new(),
+            pids: Vec::new(),
+        };
+        let dir = temp_dir("head");
+        let head = cluster::start(
+            &cluster::StartOptions {
+                kind: cluster::DaemonKind::Head {
+                    port: free_port(),
+                    redis_address: None,
+                },
+                num_cpus: Some(0.0),
+                num_gpus: None,
+                resources: None,
+                temp_dir: dir.clone(),
+                node_ip_address: None,
+            },
+            &exe,
+        )
+        .expect("head starts");
+        c.dirs.push(dir);
+        c.pids.push(head.pid);
+        c.head = head.address;
+        for (i, (cpus, resources)) in nodes.iter().enumerate() {
+            let dir = temp_dir(&format!("node{i}"));
+            let n = cluster::start(
+                &cluster::StartOptions {
+                    kind: cluster::DaemonKind::Node {
+                        head: c.head.clone(),
+                        port: None,
+                    },
+                    num_cpus: Some(*cpus),
+                    num_gpus: None,
+                    resources: Some(resources.to_string()),
+                    temp_dir: dir.clone(),
+                    node_ip_address: None,
+                },
+                &exe,
+            )
+            .expect("node starts");
+            c.dirs.push(dir);
+            c.pids.push(n.pid);
+        }
+        c
+    }
+
+    fn driver(&self) -> Runtime {
+        Runtime::new(RuntimeConfig::default().address(self.head.clone())).expect("driver joins")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for d in self.dirs.iter().rev() {
+            let _ = cluster::stop(d);
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// The parent of a process (its node daemon, for a worker).
+fn parent_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name may hold spaces: the fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    rest.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+fn on(name: &str) -> Resources {
+    Resources::cpus(1.0).with(name, 1.0)
+}
+
+fn cross_node() {
+    let c = Cluster::start(&[(2.0, r#"{"a": 100}"#), (2.0, r#"{"b": 100}"#)]);
+    let rt = c.driver();
+    let total = rt.cluster_resources();
+    assert_eq!(total.cpu, 4.0, "{total}");
+    assert_eq!(total.custom.get("a"), Some(&100.0));
+    assert_eq!(total.custom.get("b"), Some(&100.0));
+
+    // Tasks pinned to node a run in processes its daemon started.
+    let refs: Vec<_> = (0..20)
+        .map(|i| rt.task(&add, (i, 1)).resources(on("a")).submit().unwrap())
+        .collect();
+    let sums: Vec<i64> = refs.iter().map(|r| rt.get(r).unwrap()).collect();
+    assert_eq!(sums, (1..=20).collect::<Vec<i64>>());
+    let pid = rt
+        .get(
+            &rt.task(&worker_pid, ())
+                .resources(on("a"))
+                .submit()
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        parent_of(pid),
+        c.pids[1],
+        "a task on node a runs under its daemon"
+    );
+    let pid = rt
+        .get(
+            &rt.task(&worker_pid, ())
+                .resources(on("b"))
+                .submit()
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        parent_of(pid),
+        c.pids[2],
+        "a task on node b runs under its daemon"
+    );
+
+    // A dependency chain that crosses nodes at every step, without a get between.
+    let d = rt
+        .task(&load_data, ("file.csv".to_string(),))
+        .resources(on("a"))
+        .submit()
+        .unwrap();
+    let d = rt
+        .task(&normalize_data, (&d,))
+        .resources(on("b"))
+        .submit()
+        .unwrap();
+    let d = rt
+        .task(&extract_features, (&d,))
+        .resources(on("a"))
+        .submit()
+        .unwrap();
+    let loss = rt
+        .task(&compute_loss, (&d,))
+        .resources(on("b"))
+        .submit()
+        .unwrap();
+    assert_eq!(rt.get(&loss).unwrap(), chain_local("file.csv"));
+
+    // An actor on node b: calls in order, in a process of that node.
+    let actor = rt
+        .actor(&COUNTER, (0,))
+        .resources(Resources::none().with("b", 1.0))
+        .spawn()
+        .unwrap();
+    let refs: Vec<_> = (1..=10).map(|i| actor.method(&INCR, (i,))).collect();
+    assert_eq!(rt.get(refs.last().unwrap()).unwrap(), 55);
+    let pid = rt.get(&actor.method(&PID, ())).unwrap();
+    assert_eq!(parent_of(pid), c.pids[2]);
+
+    // Nested tasks on the cluster: each level submits and waits for the next from a worker
+    // process on some node, giving its CPU back meanwhile (4 CPUs, depth 12).
+    assert_eq!(rt.get(&rt.remote(&depth, (12,))).unwrap(), 12);
+
+    // A request no node can ever satisfy is an error at submission; a busy one waits.
+    let e = rt
+        .task(&add, (1, 1))
+        .resources(Resources::cpus(3.0))
+        .submit()
+        .err();
+    assert!(matches!(e, Some(RuntimeError::Impossible { .. })), "{e:?}");
+    let e = rt
+        .task(&add, (1, 1))
+        .resources(Resources::cpus(1.0).with("c", 1.0))
+        .submit()
+        .err();
+    assert!(matches!(e, Some(RuntimeError::Impossible { .. })), "{e:?}");
+    // Closures never leave the driver: they have nowhere to run in a cluster.
+    assert!(rt.closure_task("closure", || 1).submit().is_err());
+
+    // What the driver uses shows in the head's status.
+    let busy = rt
+        .task(&sleep_pid, (1500,))
+        .resources(on("a"))
+        .submit()
+        .unwrap();
+    let (token, _) = cluster::load_token().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = cluster::status(&c.head, &token).unwrap();
+        let a = st
+            .nodes
+            .iter()
+            .find(|n| n.info.resources_total.contains_key("a"))
+            .unwrap();
+        if a.resources_available.get("CPU") == Some(&1.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "usage never reported: {a:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rt.get(&busy).unwrap();
+}
+
+fn node_killed() {
+    let c = Cluster::start(&[(1.0, r#"{"x": 1}"#), (1.0, r#"{"x": 1}"#)]);
+    let rt = c.driver();
+    // A long task lands on one of the two nodes; its node dies under it (daemon and workers).
+    let r = rt
+        .task(&sleep_pid, (1500,))
+        .resources(on("x"))
+        .max_retries(3)
+        .submit()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        if let Some(pid) = rt
+            .object_info(r.id())
+            .and_then(|o| o.task)
+            .and_then(|t| rt.task_info(t))
+            .and_then(|t| t.worker_pid)
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let daemon = parent_of(first);
+    assert!(c.pids[1..].contains(&daemon));
+    let killed_at = Instant::now();
+    unsafe { libc_kill(daemon as i32, 9) };
+    // Retried on the other node and finished there, within detection + its own run time
+    // (bounded generously: the hang guard is the only clock here).
+    let pid = rt.get(&r).expect("retried on the live node");
+    assert_ne!(parent_of(pid), daemon);
+    let (token, _) = cluster::load_token().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = cluster::status(&c.head, &token).unwrap();
+        let dead = st.nodes.iter().filter(|n| !n.info.alive).count();
+        if dead == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node was never declared dead"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "node killed: task finished elsewhere {:.2} s later",
+        killed_at.elapsed().as_secs_f64()
+    );
+    // New work goes to the live node only.
+    let pid = rt
+        .get(
+            &rt.task(&worker_pid, ())
+                .resources(on("x"))
+                .submit()
+                .unwrap(),
+        )
+        .unwrap();
+    assert_ne!(parent_of(pid), daemon);
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
