@@ -55,6 +55,8 @@ pub(crate) struct ActorStart {
     pub held: Demand,
     /// Set when the actor can never start (e.g. a constructor argument failed).
     pub dead: Option<String>,
+    /// Restarts used so far (an actor moved off a dead node keeps counting).
+    pub restarts: u32,
 }
 
 /// The sending side of an actor's mailbox; the actor stops when the last one drops.

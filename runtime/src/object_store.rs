@@ -109,6 +109,27 @@ pub(crate) fn recv_spin<T>(
     }
 }
 
+/// `recv_spin`, giving up after `timeout`.
+pub(crate) fn recv_spin_timeout<T>(
+    rx: &crossbeam::channel::Receiver<T>,
+    timeout: std::time::Duration,
+) -> Result<T, crossbeam::channel::RecvTimeoutError> {
+    let mut got = None;
+    let disconnected = spin_until(SPIN * 2, || match rx.try_recv() {
+        Ok(v) => {
+            got = Some(v);
+            true
+        }
+        Err(crossbeam::channel::TryRecvError::Empty) => false,
+        Err(crossbeam::channel::TryRecvError::Disconnected) => true,
+    });
+    match got {
+        Some(v) => Ok(v),
+        None if disconnected => Err(crossbeam::channel::RecvTimeoutError::Disconnected),
+        None => rx.recv_timeout(timeout),
+    }
+}
+
 /// Whether an object has a value yet.
 pub(crate) enum ObjState {
     Pending,

@@ -19,7 +19,7 @@ use crate::config::RuntimeConfig;
 use crate::error::RuntimeError;
 use crate::ids::{ObjectId, TaskId, WorkerId};
 use crate::object_ref::{with_ref_serde, RefSerde};
-use crate::object_store::recv_spin;
+use crate::object_store::{recv_spin, recv_spin_timeout};
 use crate::protocol::{
     read_frame, write_frame, FromWorker, Released, ToWorker, ADDRESS_ENV, SOCKET_ENV,
 };
@@ -31,7 +31,7 @@ use crate::session::Session;
 use crate::task::{TaskBody, TaskSpec};
 use crate::timeline::{TaskEvent, WorkerTimeline};
 use crate::value::{Blob, Value};
-use crossbeam::channel::{unbounded, Receiver, Sender, TryRecvError};
+use crossbeam::channel::{unbounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -44,6 +44,8 @@ use std::time::{Duration, Instant};
 
 /// How long a new worker process may take to connect (a loaded machine can be slow).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often an idle actor's proxy checks that its process is still there.
+const IDLE_CHECK: Duration = Duration::from_millis(100);
 /// Actor calls sent ahead of their replies, so a process actor is not one round trip per call.
 const WINDOW: usize = 256;
 
@@ -592,7 +594,12 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
         dead: dead_reason,
         max_restarts,
         mut held,
+        restarts: prior_restarts,
     } = *start;
+    // Kept to place the actor again if its node dies.
+    let held_template = held.clone();
+    let place = placement.place as usize;
+    let remote = matches!(procs.launcher, Launcher::Remote(_));
     let worker = core.worker_id();
     let session = Session::new(core.clone());
     let tl = core
@@ -658,12 +665,13 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
         let e = dead.as_ref().map(|e| e.to_string()).unwrap_or_default();
         set_actor_status(&core, actor_id, ActorStatus::Dead(e), Some(worker), None);
     }
-    drop(args);
     // Every call holds what the actor holds; a call blocked in `get` gives it back meanwhile.
     enter_task(&core, held.clone());
 
     let mut inflight: VecDeque<InFlight> = VecDeque::new();
-    let mut restarts = 0u32;
+    let mut restarts = prior_restarts;
+    // Set when its node cannot start it again: it moves to another place.
+    let relocate = std::cell::Cell::new(false);
     let core_serde: Arc<dyn RefSerde> = core.clone();
     // Reads one reply; on a dead process, fails what was in flight and restarts or gives up.
     let mut read_one = |conn: &mut Option<Conn>,
@@ -744,6 +752,11 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
                                     }
                                 });
                             }
+                            Err(_) if remote => {
+                                // Its node cannot start workers any more: another node will.
+                                relocate.set(true);
+                                return;
+                            }
                             Err(m) => *dead = Some(died(format!("{msg}; restart failed: {m}"))),
                         }
                     }
@@ -767,10 +780,20 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
     };
 
     loop {
+        if relocate.get() {
+            break;
+        }
         let msg = if inflight.is_empty() {
-            match recv_spin(&mailbox) {
+            // Idle: a process that dies now is noticed (and restarted) before the next call.
+            match recv_spin_timeout(&mailbox, IDLE_CHECK) {
                 Ok(m) => m,
-                Err(_) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    if conn.as_ref().is_some_and(|c| !c.child.alive()) {
+                        read_one(&mut conn, &mut inflight, &mut dead);
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         } else if inflight.len() >= WINDOW {
             read_one(&mut conn, &mut inflight, &mut dead);
@@ -849,10 +872,48 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
             read_one(&mut conn, &mut inflight, &mut dead);
         }
     }
-    while !inflight.is_empty() && conn.is_some() {
+    while !inflight.is_empty() && conn.is_some() && !relocate.get() {
         read_one(&mut conn, &mut inflight, &mut dead);
     }
     let held = leave_task();
+    if relocate.get() {
+        if let Some(c) = class_entry {
+            tracing::warn!("actor {actor_id} ({class}): its node is gone; placing it on another");
+            session.clear();
+            core.with(|s, fx| s.actor_stopped_elsewhere(&held, fx));
+            core.place_died(place);
+            let start = ActorStart {
+                actor_id,
+                class,
+                ctor: ActorCtor::Class(c),
+                mailbox,
+                max_restarts,
+                held: Demand {
+                    place: 0,
+                    ..held_template
+                },
+                dead: None,
+                restarts,
+            };
+            let resources = core
+                .tasks
+                .lock(tid)
+                .get(&tid)
+                .map(|r| r.resources.clone())
+                .unwrap_or_default();
+            core.relocate_actor(
+                start,
+                args,
+                Demand {
+                    place: 0,
+                    ..placement
+                },
+                resources,
+            );
+            return;
+        }
+    }
+    drop(args);
     drain_dead(&core, &mailbox, &died("actor stopped".into()));
     if let Some(mut c) = conn.take() {
         let _ = c.send(&ToWorker::Exit).and_then(|_| c.w.flush());

@@ -249,7 +249,21 @@ impl RemoteProcess for RemoteWorker {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
     fn alive(&self) -> bool {
-        !self.killed.load(Ordering::Acquire) && self.node_alive.load(Ordering::Acquire)
+        if self.killed.load(Ordering::Acquire) || !self.node_alive.load(Ordering::Acquire) {
+            return false;
+        }
+        // Called only by the thread that reads this connection, between reads: a peek that
+        // finds the end of the stream means the process is gone.
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let peeked = self.stream.peek(&mut [0u8; 1]);
+        let _ = self.stream.set_nonblocking(false);
+        match peeked {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        }
     }
 }
 

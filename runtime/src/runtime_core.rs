@@ -678,6 +678,7 @@ impl Core {
                 max_restarts,
                 held,
                 dead: None,
+                restarts: 0,
             })),
             args,
             demand,
@@ -712,6 +713,70 @@ impl Core {
             self.directory.lock().remove(&actor_id);
         })?;
         Ok((actor_id, oid, mailbox))
+    }
+
+    /// Places an actor again (its node died): a new creation task with the same actor id,
+    /// mailbox and constructor arguments goes through the scheduler to a live place. If no
+    /// live place can ever hold it, the actor is dead.
+    pub fn relocate_actor(
+        self: &Arc<Self>,
+        start: ActorStart,
+        args: Vec<ArgSlot>,
+        mut placement: Demand,
+        resources: Resources,
+    ) {
+        let (actor_id, class, restarts) = (start.actor_id, start.class, start.restarts);
+        placement.place = 0;
+        let tid = self.task_id();
+        let oid = tid.return_object();
+        let record = TaskRecord {
+            function: class,
+            args: arg_infos(&args),
+            state: TaskState::Scheduled,
+            resources,
+            worker: None,
+            worker_pid: None,
+            parent: None,
+            actor: Some(actor_id),
+            return_id: oid,
+            submit: self.now(),
+            start: None,
+            end: None,
+            attempts: 0,
+            error: None,
+        };
+        let spec = TaskSpec {
+            id: tid,
+            function: class,
+            body: TaskBody::ActorCreation(Box::new(start)),
+            args,
+            demand: placement,
+            max_retries: 0,
+            attempts: 0,
+            return_id: oid,
+            pending_deps: 0,
+            dep_tasks: Vec::new(),
+        };
+        self.with(|s, fx| {
+            if let Some(a) = s.actors.get_mut(&actor_id) {
+                a.status = ActorStatus::Restarting;
+                a.restarts = restarts;
+            }
+            match s.submit(spec, record, fx) {
+                Ok(()) => {
+                    // Nobody holds this creation's `ready()` object: freed once stored.
+                    if let Some(e) = s.objects.get_mut(&oid) {
+                        e.refs = 0;
+                        e.released = true;
+                    }
+                }
+                Err(e) => {
+                    if let Some(a) = s.actors.get_mut(&actor_id) {
+                        a.status = ActorStatus::Dead(format!("no live node can hold it: {e}"));
+                    }
+                }
+            }
+        });
     }
 
     /// A live actor's mailbox, for calls that arrive by id (from worker processes).

@@ -795,6 +795,13 @@ impl State {
         }
     }
 
+    /// An actor's proxy ended because it moves to another place: what it held goes back,
+    /// its row stays as it is (it is restarting).
+    pub fn actor_stopped_elsewhere(&mut self, held: &Demand, fx: &mut Effects) {
+        self.release(held);
+        self.dispatch(fx);
+    }
+
     /// An actor stopped: what it held goes back, its row says so.
     pub fn actor_stopped(&mut self, id: ActorId, held: &Demand, fx: &mut Effects) {
         self.release(held);

@@ -247,9 +247,19 @@ fn cross_node() {
 }
 
 fn node_killed() {
-    let c = Cluster::start(&[(1.0, r#"{"x": 1}"#), (1.0, r#"{"x": 1}"#)]);
+    let c = Cluster::start(&[(2.0, r#"{"x": 2}"#), (2.0, r#"{"x": 2}"#)]);
     let rt = c.driver();
-    // A long task lands on one of the two nodes; its node dies under it (daemon and workers).
+    // An actor and a long task land on the first node (placement goes in node order).
+    let actor = rt
+        .actor(&COUNTER, (0,))
+        .resources(Resources::none().with("x", 1.0))
+        .max_restarts(1)
+        .spawn()
+        .unwrap();
+    assert_eq!(rt.get(&actor.method(&INCR, (5,))).unwrap(), 5);
+    let actor_pid = rt.get(&actor.method(&PID, ())).unwrap();
+    let daemon = parent_of(actor_pid);
+    assert!(c.pids[1..].contains(&daemon));
     let r = rt
         .task(&sleep_pid, (1500,))
         .resources(on("x"))
@@ -269,14 +279,23 @@ fn node_killed() {
         assert!(Instant::now() < deadline, "the task never started");
         std::thread::sleep(Duration::from_millis(20));
     };
-    let daemon = parent_of(first);
-    assert!(c.pids[1..].contains(&daemon));
+    assert_eq!(parent_of(first), daemon, "placement goes in node order");
+    // The node dies: its daemon is killed with -9 (its workers die with it).
     let killed_at = Instant::now();
     unsafe { libc_kill(daemon as i32, 9) };
-    // Retried on the other node and finished there, within detection + its own run time
-    // (bounded generously: the hang guard is the only clock here).
+    // The task is retried on the other node and finishes there.
     let pid = rt.get(&r).expect("retried on the live node");
     assert_ne!(parent_of(pid), daemon);
+    let task_done = killed_at.elapsed();
+    // The actor is restarted on the other node (its constructor runs again: state 0).
+    let pid = rt
+        .get(&actor.method(&PID, ()))
+        .expect("the actor answers again");
+    assert_ne!(parent_of(pid), daemon);
+    let actor_back = killed_at.elapsed();
+    assert_eq!(rt.get(&actor.method(&INCR, (1,))).unwrap(), 1);
+    let info = rt.actor_info(actor.id()).unwrap();
+    assert_eq!(info.restarts, 1);
     let (token, _) = cluster::load_token().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -292,7 +311,9 @@ fn node_killed() {
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!(
-        "node killed: task finished elsewhere {:.2} s later",
+        "node killed: 1.5 s task finished elsewhere after {:.2} s, actor answering again after {:.2} s, declared dead after {:.2} s",
+        task_done.as_secs_f64(),
+        actor_back.as_secs_f64(),
         killed_at.elapsed().as_secs_f64()
     );
     // New work goes to the live node only.
