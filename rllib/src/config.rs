@@ -132,6 +132,21 @@ pub struct TrainerConfig {
     /// before a further failure stops it.
     #[serde(default = "d_max_restarts")]
     pub max_num_env_runner_restarts: u32,
+    /// RLlib's `num_cpus_per_worker`: logical CPUs each remote rollout worker holds (where
+    /// the scheduler places it, on a cluster).
+    #[serde(default = "d_one")]
+    pub num_cpus_per_worker: f64,
+    /// RLlib's `num_gpus_per_worker`: logical GPUs each remote rollout worker holds.
+    #[serde(default)]
+    pub num_gpus_per_worker: f64,
+    /// RLlib's `custom_resources_per_worker`: named resources each remote rollout worker
+    /// holds, e.g. `{"sampler": 1}` to keep workers on the nodes that offer `sampler`.
+    #[serde(default)]
+    pub custom_resources_per_worker: BTreeMap<String, f64>,
+}
+
+fn d_one() -> f64 {
+    1.0
 }
 
 /// Where remote rollout workers run (`worker_isolation`).
@@ -205,7 +220,6 @@ const IGNORED_KEYS: &[(&str, &str)] = &[
     ("use_pytorch", "this project always uses libtorch (torch)"),
     ("eager", "this project always uses libtorch (torch)"),
     ("log_level", "use RUST_LOG to set the log level"),
-    ("num_cpus_per_worker", "workers take one CPU each"),
     ("num_cpus_for_driver", "the learner takes one CPU"),
     (
         "simple_optimizer",
@@ -275,7 +289,10 @@ pub fn defaults(algorithm: Algorithm) -> Value {
         "worker_slowdown": null,
         "worker_isolation": "thread",
         "restart_failed_env_runners": true,
-        "max_num_env_runner_restarts": 1000
+        "max_num_env_runner_restarts": 1000,
+        "num_cpus_per_worker": 1.0,
+        "num_gpus_per_worker": 0.0,
+        "custom_resources_per_worker": {}
     });
     let specific = match algorithm {
         Algorithm::Ppo => json!({
@@ -336,6 +353,9 @@ pub struct Experiment {
     pub warnings: Vec<String>,
     /// For a trial of a grid search: the path and value of each grid-searched setting.
     pub grid: Vec<(String, Value)>,
+    /// A cluster's head (`HOST:PORT`) to run the remote rollout workers on (`rllib train
+    /// --address`, or `RLLIB_ADDRESS`); `None` runs them on this machine.
+    pub address: Option<String>,
 }
 
 fn invalid(at: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -576,6 +596,7 @@ pub fn experiment_from_spec(name: &str, spec: Value, origin: &str) -> Result<Exp
         restore,
         warnings,
         grid: Vec::new(),
+        address: None,
     })
 }
 
@@ -729,9 +750,19 @@ fn validate(c: &TrainerConfig, algorithm: Algorithm, at: &str) -> Result<()> {
         ("vf_loss_coeff", c.vf_loss_coeff),
         ("entropy_coeff", c.entropy_coeff),
         ("num_gpus", c.num_gpus),
+        ("num_cpus_per_worker", c.num_cpus_per_worker),
+        ("num_gpus_per_worker", c.num_gpus_per_worker),
     ] {
         if !(v >= 0.0 && v.is_finite()) {
             return bad(key, &format!("must be zero or positive, got {v}"));
+        }
+    }
+    for (name, v) in &c.custom_resources_per_worker {
+        if !(*v >= 0.0 && v.is_finite()) {
+            return bad(
+                "custom_resources_per_worker",
+                &format!("{name} must be zero or positive, got {v}"),
+            );
         }
     }
     if let Some(g) = c.grad_clip {

@@ -14,7 +14,7 @@ use crate::error::{Result, RllibError};
 use crate::evaluation::rollout_worker::WorkerState;
 use crate::evaluation::{EpisodeStats, MeanStdFilter, MetricsWindow, RunningStat, SampleBatch};
 use crate::logging::checkpoint::{self, CheckpointState};
-use crate::optimizers::{AsyncGradientsOptimizer, SyncSamplesOptimizer, WorkerSet};
+use crate::optimizers::{AsyncGradientsOptimizer, SyncSamplesOptimizer, WorkerRuntime, WorkerSet};
 use crate::policy::TorchPolicy;
 use crate::result::{
     unix_now, AsyncGradientsStats, EpisodeMetrics, LearnerStats, Timers, TrainingResult,
@@ -90,12 +90,22 @@ impl Trainer {
     /// Builds the learner and the rollout workers for `config` running `algorithm` (RLlib's
     /// name: `PPO`, `A3C`, `A2C`), on a runtime of its own when there are remote workers.
     pub fn new(algorithm: &str, config: TrainerConfig) -> Result<Trainer> {
-        Self::build(algorithm.parse()?, config, None)
+        Self::build(algorithm.parse()?, config, WorkerRuntime::Own)
     }
 
     /// As [`Trainer::new`], with the algorithm as a type.
     pub fn from_algorithm(algorithm: Algorithm, config: TrainerConfig) -> Result<Trainer> {
-        Self::build(algorithm, config, None)
+        Self::build(algorithm, config, WorkerRuntime::Own)
+    }
+
+    /// Builds the trainer with its remote rollout workers on the cluster whose head is at
+    /// `address` (`HOST:PORT`); the learner stays in this process.
+    pub fn on_cluster(
+        address: &str,
+        algorithm: Algorithm,
+        config: TrainerConfig,
+    ) -> Result<Trainer> {
+        Self::build(algorithm, config, WorkerRuntime::Cluster(address.to_string()))
     }
 
     /// Builds the trainer on a runtime the caller owns (shared with other work): remote
@@ -106,13 +116,13 @@ impl Trainer {
         algorithm: Algorithm,
         config: TrainerConfig,
     ) -> Result<Trainer> {
-        Self::build(algorithm, config, Some(runtime))
+        Self::build(algorithm, config, WorkerRuntime::Shared(runtime))
     }
 
     fn build(
         algorithm: Algorithm,
         config: TrainerConfig,
-        runtime: Option<RuntimeHandle>,
+        runtime: WorkerRuntime,
     ) -> Result<Trainer> {
         let seed = config.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()

@@ -67,7 +67,10 @@ pub fn run_experiment(exp: &Experiment, observer: &mut dyn TrialObserver) -> Res
     for w in &exp.warnings {
         tracing::warn!("{w}");
     }
-    let mut trainer = Trainer::from_algorithm(exp.run, exp.config.clone())?;
+    let mut trainer = match &exp.address {
+        Some(a) => Trainer::on_cluster(a, exp.run, exp.config.clone())?,
+        None => Trainer::from_algorithm(exp.run, exp.config.clone())?,
+    };
     if let Some(r) = &exp.restore {
         trainer.restore(r)?;
         tracing::info!(

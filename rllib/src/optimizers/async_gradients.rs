@@ -191,6 +191,7 @@ fn apply(
 mod tests {
     use super::*;
     use crate::config::resolve_config;
+    use crate::optimizers::WorkerRuntime;
     use crate::policy::TorchPolicy;
 
     fn setup(workers: usize) -> (AsyncGradientsOptimizer, Learner) {
@@ -213,7 +214,7 @@ mod tests {
         )
         .unwrap();
         (
-            AsyncGradientsOptimizer::new(&c, WorkerSet::new(&c, 1, None).unwrap()),
+            AsyncGradientsOptimizer::new(&c, WorkerSet::new(&c, 1, WorkerRuntime::Own).unwrap()),
             Learner::new(p, &c, 1),
         )
     }

@@ -6,4 +6,4 @@ pub mod worker_set;
 
 pub use async_gradients::AsyncGradientsOptimizer;
 pub use sync_samples::SyncSamplesOptimizer;
-pub use worker_set::{RestartPolicy, WorkerSet};
+pub use worker_set::{RestartPolicy, WorkerRuntime, WorkerSet};

@@ -177,8 +177,24 @@ pub struct RemoteWorkers {
     latest: Option<ObjectRef<Broadcast>>,
     policy: RestartPolicy,
     restarts: u64,
+    /// What each worker holds (`num_cpus_per_worker` and the like).
+    per_worker: Resources,
     /// The runtime when the trainer made its own (dropped last: it shuts everything down).
     _owned: Option<Runtime>,
+}
+
+/// Where a trainer's remote rollout workers run.
+#[derive(Clone)]
+pub enum WorkerRuntime {
+    /// A runtime of the trainer's own on this machine, sized so every worker fits, running
+    /// workers as `worker_isolation` says.
+    Own,
+    /// A runtime the caller owns (shared with other work), as it runs actors.
+    Shared(RuntimeHandle),
+    /// The cluster whose head is at this address (`HOST:PORT`): workers run in worker
+    /// processes on its nodes, placed by `num_cpus_per_worker`, `num_gpus_per_worker` and
+    /// `custom_resources_per_worker`; the learner stays here.
+    Cluster(String),
 }
 
 /// The rollout workers of a trainer.
@@ -193,13 +209,24 @@ impl WorkerSet {
     /// Builds the workers for `config`: the local worker, or remote ones (starting in
     /// parallel) on `runtime`, or on a runtime of their own sized so that every worker fits
     /// and run as `worker_isolation` says.
-    pub fn new(config: &TrainerConfig, seed: u64, runtime: Option<RuntimeHandle>) -> Result<Self> {
+    pub fn new(config: &TrainerConfig, seed: u64, runtime: WorkerRuntime) -> Result<Self> {
         if config.num_workers == 0 {
+            if let WorkerRuntime::Cluster(a) = &runtime {
+                tracing::warn!("num_workers is 0: the driver samples itself and the cluster at {a} is not used");
+            }
             let w = RolloutWorker::new(WorkerConfig::from_trainer(config, seed, 0))?;
             return Ok(WorkerSet::Local(Box::new(w)));
         }
         let (handle, owned) = match runtime {
-            Some(h) => {
+            WorkerRuntime::Cluster(address) => {
+                let rt = Runtime::new(
+                    RuntimeConfig::default()
+                        .address(address)
+                        .isolation(Isolation::Process),
+                )?;
+                (rt.handle(), Some(rt))
+            }
+            WorkerRuntime::Shared(h) => {
                 let wanted = isolation(config.worker_isolation);
                 if h.isolation() != wanted {
                     tracing::warn!(
@@ -210,22 +237,31 @@ impl WorkerSet {
                 }
                 (h, None)
             }
-            None => {
-                // Each worker holds one logical CPU; a config written for a bigger machine
-                // still runs here.
+            WorkerRuntime::Own => {
+                // Every worker fits: a config written for a bigger machine still runs here.
                 let cpus = std::thread::available_parallelism()
                     .map(|n| n.get())
-                    .unwrap_or(1);
-                let rt = Runtime::new(
-                    RuntimeConfig::default()
-                        .num_cpus(config.num_workers.max(cpus) as f64)
-                        .isolation(isolation(config.worker_isolation)),
-                )?;
+                    .unwrap_or(1) as f64;
+                let n = config.num_workers as f64;
+                let mut rc = RuntimeConfig::default()
+                    .num_cpus((n * config.num_cpus_per_worker).max(cpus))
+                    .num_gpus(n * config.num_gpus_per_worker)
+                    .isolation(isolation(config.worker_isolation));
+                for (name, v) in &config.custom_resources_per_worker {
+                    rc = rc.resource(name, n * v);
+                }
+                let rt = Runtime::new(rc)?;
                 (rt.handle(), Some(rt))
             }
         };
+        let mut per_worker = Resources::cpus(config.num_cpus_per_worker)
+            .with_gpus(config.num_gpus_per_worker);
+        for (name, v) in &config.custom_resources_per_worker {
+            per_worker = per_worker.with(name, *v);
+        }
         let mut set = RemoteWorkers {
             runtime: handle,
+            per_worker,
             configs: (1..=config.num_workers)
                 .map(|i| WorkerConfig::from_trainer(config, seed, i))
                 .collect(),
@@ -335,7 +371,7 @@ impl RemoteWorkers {
         let handle = self
             .runtime
             .actor(&ROLLOUT_WORKER, (cfg,))
-            .resources(Resources::cpus(1.0))
+            .resources(self.per_worker.clone())
             .spawn()?;
         let ready = handle.method(&READY, ());
         Ok(RemoteWorker {
