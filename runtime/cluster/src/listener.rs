@@ -54,7 +54,8 @@ pub(crate) async fn serve<F, Fut>(
                     debug!("{peer} authenticated as {}", role.name());
                     handle(role, stream, peer).await;
                 }
-                Err(e) => warn!("refused peer {peer}: {e}"),
+                // The error names the peer.
+                Err(e) => warn!("refused peer: {e}"),
             }
         });
     }
