@@ -447,10 +447,13 @@ fn a_node_killed_with_sigkill_is_declared_dead_and_its_workers_die() {
     }
     assert!(saw_dead, "the driver hears NodeDead");
     assert!(node(&c.status(&head), 1)["alive"] == true);
-    assert!(matches!(
-        driver.spawn_worker(2, &sleep),
-        Err(cluster::ClusterError::UnknownNode { node_id: 2 }) | Err(_)
-    ));
+    assert!(
+        matches!(
+            driver.spawn_worker(2, &sleep),
+            Err(cluster::ClusterError::UnknownNode { node_id: 2 })
+        ),
+        "a dead node takes no workers"
+    );
 }
 
 #[test]
@@ -627,5 +630,36 @@ fn daemons_run_the_lean_binary() {
         out.status.code(),
         Some(2),
         "run alone, it points to rllib start"
+    );
+}
+
+#[test]
+fn a_node_whose_head_stays_away_exits_and_cleans_up() {
+    let mut c = Cluster::new();
+    let (head, head_dir) = c.start_head(free_port(), &["--num-cpus", "1"]);
+    let dir = c.dir("n1");
+    c.rllib_env(
+        &[
+            "start",
+            "--address",
+            &head,
+            "--temp-dir",
+            dir.to_str().unwrap(),
+        ],
+        &[("RLLIB_NODE_RECONNECT_S", "1")],
+    )
+    .ok();
+    let node_pid = pid_of(&dir).unwrap();
+    c.rllib(&["stop", "--temp-dir", head_dir.to_str().unwrap()])
+        .ok();
+    assert!(
+        eventually(HANG, || !alive(node_pid)),
+        "the node gives up on its head"
+    );
+    assert!(pid_of(&dir).is_none(), "and removes its pid file");
+    let log = c.log(&dir, "node.log");
+    assert!(
+        log.contains("lost the head") && log.contains("stayed unreachable"),
+        "{log}"
     );
 }
