@@ -301,7 +301,33 @@ fn a_head_and_two_nodes_show_as_three_alive_nodes_with_their_resources() {
         node(&st, 2)["resources_available"],
         serde_json::json!({"CPU": 0, "accel": 2})
     );
+
+    // Events: a node that joins later, and the exit of a worker this driver spawned.
+    let events = driver.events();
+    let n3 = c.start_node("n3", &head, &["--num-cpus", "1"]);
+    let added = events.recv_timeout(HANG).unwrap();
+    assert!(
+        matches!(&added, cluster::ClusterEvent::NodeAdded(n) if n.node_id == 5 && n.alive),
+        "{added:?}"
+    );
+    assert!(driver.known_nodes().iter().any(|n| n.node_id == 5));
+    let exits_3 = cluster::SpawnRequest {
+        executable: "/bin/sh".into(),
+        args: vec!["-c".into(), "exit 3".into()],
+        env: vec![],
+    };
+    let pid = driver.spawn_worker(5, &exits_3).unwrap();
+    let exited = events.recv_timeout(HANG).unwrap();
+    assert_eq!(
+        exited,
+        cluster::ClusterEvent::WorkerExited {
+            node_id: 5,
+            pid,
+            exit: cluster::WorkerExit::Code(3)
+        }
+    );
     drop(driver);
+    c.rllib(&["stop", "--temp-dir", n3.to_str().unwrap()]).ok();
     assert!(
         eventually(HANG, || node(&c.status(&head), 2)["resources_available"]
             ["CPU"]
