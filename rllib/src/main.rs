@@ -1,4 +1,5 @@
-//! The `rllib` command line: `train`, `evaluate`, `env check`, `microbenchmark`.
+//! The `rllib` command line: `train`, `evaluate`, `env check`, `microbenchmark`, and the
+//! cluster commands `start`, `status`, `stop`.
 //!
 //! A thin layer over the `rllib` library: argument parsing (clap), progress bars
 //! (indicatif), error reports with exit codes (anyhow). The commands live in `cli/`.
@@ -35,6 +36,66 @@ enum Command {
     },
     /// The runtime's microbenchmark, with `ray microbenchmark`'s rows.
     Microbenchmark(MicrobenchmarkArgs),
+    /// Start a cluster's head (`--head`) or a node joining one (`--address HOST:PORT`) in the background.
+    Start(StartArgs),
+    /// Show a cluster's nodes and resources, like `ray status`.
+    Status(StatusArgs),
+    /// Stop the daemon started with a temp dir on this machine, and its workers.
+    Stop(StopArgs),
+    /// Runs a cluster daemon in the foreground (started by `rllib start`).
+    #[command(name = "__cluster-daemon", hide = true)]
+    ClusterDaemon {
+        /// The daemon's spec, as JSON.
+        spec: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct StartArgs {
+    /// Start the head of a new cluster.
+    #[arg(long, conflicts_with = "address")]
+    pub(crate) head: bool,
+    /// Join the cluster whose head is at HOST:PORT (starts a node).
+    #[arg(long, required_unless_present = "head")]
+    pub(crate) address: Option<String>,
+    /// The head's port (default 6379); for a node, its own port (default: picked by the OS).
+    #[arg(long)]
+    pub(crate) port: Option<u16>,
+    /// CPUs this machine offers (default: its CPU count).
+    #[arg(long)]
+    pub(crate) num_cpus: Option<f64>,
+    /// GPUs this machine offers (default 0).
+    #[arg(long)]
+    pub(crate) num_gpus: Option<f64>,
+    /// Custom resources as JSON, e.g. '{"accelerator": 1}'.
+    #[arg(long)]
+    pub(crate) resources: Option<String>,
+    /// Where the pid file, the address and the logs go (default /tmp/rllib).
+    #[arg(long)]
+    pub(crate) temp_dir: Option<PathBuf>,
+    /// The address to listen on and advertise (default 127.0.0.1: this machine only).
+    #[arg(long)]
+    pub(crate) node_ip_address: Option<String>,
+    /// A Redis server for the cluster's metadata (not supported yet).
+    #[arg(long, requires = "head")]
+    pub(crate) redis_address: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct StatusArgs {
+    /// The head's HOST:PORT (default: RLLIB_ADDRESS, else the head started with /tmp/rllib).
+    #[arg(long)]
+    pub(crate) address: Option<String>,
+    /// Output format: text or json.
+    #[arg(long, default_value = "text")]
+    pub(crate) format: String,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct StopArgs {
+    /// The temp dir the daemon was started with (default /tmp/rllib).
+    #[arg(long)]
+    pub(crate) temp_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -122,6 +183,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -130,6 +192,10 @@ fn main() -> ExitCode {
         Command::Evaluate(a) => cli::commands::evaluate(a),
         Command::Env { command } => cli::commands::env_command(command),
         Command::Microbenchmark(a) => cli::commands::microbenchmark(a),
+        Command::Start(a) => cli::cluster::start(a),
+        Command::Status(a) => cli::cluster::status(a),
+        Command::Stop(a) => cli::cluster::stop(a),
+        Command::ClusterDaemon { spec } => Ok(cli::cluster::daemon(&spec)),
     };
     match outcome {
         Ok(code) => code,

@@ -5,6 +5,7 @@ mod harness;
 mod algorithms;
 mod bad_input;
 mod checkpoints;
+mod cluster;
 mod env_check;
 mod train;
 mod workers;

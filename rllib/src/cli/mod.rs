@@ -1,5 +1,6 @@
 //! The commands behind `rllib`'s subcommands, and how failures become exit codes.
 
+pub mod cluster;
 pub mod commands;
 pub mod progress;
 pub mod train;
@@ -23,6 +24,16 @@ impl From<anyhow::Error> for Failure {
         Failure {
             code: if bad_input { 2 } else { 1 },
             error,
+        }
+    }
+}
+
+impl From<::cluster::ClusterError> for Failure {
+    fn from(e: ::cluster::ClusterError) -> Self {
+        let code = if e.is_bad_input() { 2 } else { 1 };
+        Failure {
+            code,
+            error: anyhow::Error::from(e),
         }
     }
 }

@@ -328,7 +328,9 @@ impl ServerHandshake {
             .mac(&[CLIENT_LABEL, &role_byte(role), &self.nonce, client_nonce]);
         // verify_slice compares in constant time.
         if expected.verify_slice(mac).is_err() {
-            let reason = format!("{AUTH_REFUSAL}: the server does not accept this token");
+            let reason = format!(
+                "{AUTH_REFUSAL}: the server does not accept this token (use the head's: {TOKEN_ENV} or ~/.rllib/auth_token)"
+            );
             return Err((
                 HandshakeFailure::BadClientProof,
                 Some(ServerVerdict::Refused { reason }),
@@ -425,6 +427,26 @@ impl ClientHandshake {
     }
 }
 
+/// The client's error when the server's hello does not come: whatever answered is not a
+/// working rllib daemon.
+fn no_hello(peer: &str, e: crate::FrameError) -> ClusterError {
+    use crate::FrameError::*;
+    match e {
+        Timeout(_) => ClusterError::Connect {
+            address: peer.to_string(),
+            message: format!(
+                "connected, but no handshake came within {} s (not an rllib daemon, or a stalled one)",
+                HANDSHAKE_TIMEOUT.as_secs()
+            ),
+        },
+        TooLarge { .. } | Decode(_) => ClusterError::Connect {
+            address: peer.to_string(),
+            message: "the service there does not speak the rllib cluster protocol".into(),
+        },
+        e => ClusterError::frame(peer, e),
+    }
+}
+
 /// Runs the server's side over an async stream: the role the client proved.
 pub async fn accept_async<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
@@ -466,7 +488,7 @@ pub async fn connect_async<S: AsyncRead + AsyncWrite + Unpin>(
     let mut hs = ClientHandshake::new(token, role, effective_version(), random_bytes()?);
     let hello: ServerHello = frame::read_msg(stream, MAX_HANDSHAKE_FRAME, HANDSHAKE_TIMEOUT)
         .await
-        .map_err(|e| ClusterError::frame(peer, e))?;
+        .map_err(|e| no_hello(peer, e))?;
     let answer = match hs.answer(&hello) {
         Ok(a) => a,
         Err((failure, goodbye)) => {
@@ -517,8 +539,8 @@ pub fn connect_blocking<S: Read + Write>(
     peer: &str,
 ) -> Result<(), ClusterError> {
     let mut hs = ClientHandshake::new(token, role, effective_version(), random_bytes()?);
-    let hello: ServerHello = frame::read_msg_blocking(stream, MAX_HANDSHAKE_FRAME)
-        .map_err(|e| ClusterError::frame(peer, e))?;
+    let hello: ServerHello =
+        frame::read_msg_blocking(stream, MAX_HANDSHAKE_FRAME).map_err(|e| no_hello(peer, e))?;
     let answer = match hs.answer(&hello) {
         Ok(a) => a,
         Err((failure, goodbye)) => {

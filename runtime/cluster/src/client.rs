@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::ErrorKind;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -70,6 +70,7 @@ fn connect(address: &str, token: &AuthToken, role: Role) -> Result<TcpStream, Cl
         .set_write_timeout(Some(HANDSHAKE_TIMEOUT))
         .map_err(io)?;
     connect_blocking(&mut stream, token, role, address)?;
+    crate::listener::keepalive(&stream);
     Ok(stream)
 }
 
@@ -99,6 +100,7 @@ struct Conn<R: Send + 'static> {
     writer: Mutex<TcpStream>,
     next_id: AtomicU64,
     pending: Arc<Mutex<HashMap<u64, Sender<R>>>>,
+    closed: Arc<AtomicBool>,
     reader: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -123,6 +125,8 @@ impl<R: Send + 'static> Conn<R> {
         let mut rd = stream.try_clone().map_err(io)?;
         let pending: Arc<Mutex<HashMap<u64, Sender<R>>>> = Arc::default();
         let p = pending.clone();
+        let closed = Arc::new(AtomicBool::new(false));
+        let c = closed.clone();
         let reader = std::thread::Builder::new()
             .name(format!("cluster-{peer}"))
             .spawn(move || {
@@ -140,7 +144,9 @@ impl<R: Send + 'static> Conn<R> {
                         }
                     }
                 }
-                // Waiting callers see their reply channel close.
+                // Set before the pending replies are dropped: a caller that registers after
+                // this point sees the flag, one that registered before sees its channel close.
+                c.store(true, Ordering::SeqCst);
                 p.lock().clear();
                 on_close();
             })
@@ -152,6 +158,7 @@ impl<R: Send + 'static> Conn<R> {
             writer: Mutex::new(stream),
             next_id: AtomicU64::new(1),
             pending,
+            closed,
             reader: Mutex::new(Some(reader)),
         })
     }
@@ -161,6 +168,12 @@ impl<R: Send + 'static> Conn<R> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = bounded(1);
         self.pending.lock().insert(id, tx);
+        if self.is_closed() {
+            self.pending.lock().remove(&id);
+            return Err(ClusterError::Disconnected {
+                peer: self.peer.clone(),
+            });
+        }
         let sent = frame::write_msg_blocking(&mut *self.writer.lock(), &make(id));
         if let Err(e) = sent {
             self.pending.lock().remove(&id);
@@ -181,6 +194,10 @@ impl<R: Send + 'static> Conn<R> {
                 })
             }
         }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     fn close(&self) {
@@ -344,13 +361,23 @@ impl DriverClient {
     }
 
     fn node_conn(&self, node_id: NodeId) -> Result<Arc<NodeConn>, ClusterError> {
-        if let Some(c) = self.node_conns.lock().get(&node_id) {
-            return Ok(c.clone());
-        }
         let address = match self.nodes.lock().get(&node_id) {
             Some(n) if n.alive => n.address.clone(),
-            _ => return Err(ClusterError::UnknownNode { node_id }),
+            _ => {
+                self.node_conns.lock().remove(&node_id);
+                return Err(ClusterError::UnknownNode { node_id });
+            }
         };
+        {
+            let mut conns = self.node_conns.lock();
+            match conns.get(&node_id) {
+                Some(c) if !c.is_closed() => return Ok(c.clone()),
+                Some(_) => {
+                    conns.remove(&node_id);
+                }
+                None => {}
+            }
+        }
         let stream = connect(&address, &self.token, Role::NodeClient)?;
         let events = self.events_tx.clone();
         let conn = Arc::new(Conn::start(

@@ -36,15 +36,15 @@ pub(crate) const HEAD_ROLES: &[Role] = &[Role::Node, Role::Driver, Role::Cli, Ro
 
 /// What the head is and offers.
 #[derive(Clone, Debug)]
-pub struct HeadConfig {
+pub(crate) struct HeadConfig {
     /// The address nodes and drivers join (`HOST:PORT`).
-    pub address: String,
+    pub(crate) address: String,
     /// The head's own resources (it runs workers too).
-    pub resources: Resources,
+    pub(crate) resources: Resources,
     /// The heartbeat period nodes are told to keep.
-    pub heartbeat_period: Duration,
+    pub(crate) heartbeat_period: Duration,
     /// How long a node may stay silent before it is declared dead.
-    pub node_timeout: Duration,
+    pub(crate) node_timeout: Duration,
 }
 
 struct Head {

@@ -41,6 +41,8 @@
 //! # Ok::<(), cluster::ClusterError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod auth;
 mod client;
 mod daemon;
@@ -68,7 +70,7 @@ pub use frame::{
     read_frame, read_frame_blocking, read_frame_within, read_msg, read_msg_blocking, write_frame,
     write_frame_blocking, write_msg, write_msg_blocking, MAX_FRAME, MAX_HANDSHAKE_FRAME,
 };
-pub use head::{HeadConfig, DEFAULT_NODE_TIMEOUT, HEARTBEAT_PERIOD};
+pub use head::{DEFAULT_NODE_TIMEOUT, HEARTBEAT_PERIOD};
 pub use listener::MAX_CONNECTIONS;
 pub use node::DEFAULT_RECONNECT;
 pub use protocol::*;

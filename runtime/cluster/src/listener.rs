@@ -52,10 +52,35 @@ pub(crate) async fn serve<F, Fut>(
             match accept_async(&mut stream, &token, accepts, &peer_text).await {
                 Ok(role) => {
                     debug!("{peer} authenticated as {}", role.name());
+                    keepalive(&stream);
                     handle(role, stream, peer).await;
                 }
-                Err(e) => warn!("refused peer {peer}: {e}"),
+                // The error names the peer.
+                Err(e) => warn!("refused peer: {e}"),
             }
         });
     }
+}
+
+/// Turns on TCP keepalive probes (after 10 s idle, every 5 s, 3 misses): a peer whose
+/// machine vanished without closing its connections is noticed within about 25 s even on
+/// connections that are idle by design (drivers), and its state is cleaned up.
+pub(crate) fn keepalive(socket: &impl std::os::unix::io::AsRawFd) {
+    let fd = socket.as_raw_fd();
+    let set = |level, name, value: libc::c_int| {
+        // SAFETY: setsockopt reads an int of the given size from a valid pointer.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                &value as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 10);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 5);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
 }
