@@ -136,6 +136,10 @@ pub(crate) struct TrainArgs {
     /// Hide the progress bar (live lines go to the log).
     #[arg(long)]
     pub(crate) no_progress: bool,
+    /// Run the rollout workers on the cluster whose head is at HOST:PORT (default:
+    /// RLLIB_ADDRESS if set; otherwise on this machine). The learner stays here.
+    #[arg(long)]
+    pub(crate) address: Option<String>,
 }
 
 #[derive(clap::Args)]

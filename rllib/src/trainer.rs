@@ -105,7 +105,11 @@ impl Trainer {
         algorithm: Algorithm,
         config: TrainerConfig,
     ) -> Result<Trainer> {
-        Self::build(algorithm, config, WorkerRuntime::Cluster(address.to_string()))
+        Self::build(
+            algorithm,
+            config,
+            WorkerRuntime::Cluster(address.to_string()),
+        )
     }
 
     /// Builds the trainer on a runtime the caller owns (shared with other work): remote

@@ -689,3 +689,137 @@ fn a_node_whose_head_stays_away_exits_and_cleans_up() {
         "{log}"
     );
 }
+
+/// PPO on CartPole with two remote workers, each holding a `sampler` (only nodes offer it).
+fn cluster_ppo_config() -> String {
+    FAST_CARTPOLE.replace(
+        "\"num_workers\": 0",
+        "\"num_workers\": 2, \"custom_resources_per_worker\": {\"sampler\": 1}",
+    )
+}
+
+#[test]
+fn training_with_workers_on_another_node_writes_the_local_curve() {
+    let mut c = Cluster::new();
+    let (head, _) = c.start_head(free_port(), &["--num-cpus", "0"]);
+    let node_dir = c.start_node(
+        "node",
+        &head,
+        &["--num-cpus", "2", "--resources", r#"{"sampler": 2}"#],
+    );
+    let node_pid = pid_of(&node_dir).unwrap();
+    let cfg = cluster_ppo_config();
+    let stop = r#"{"training_iteration": 3}"#;
+    let mut curves = Vec::new();
+    for address in [Some(head.as_str()), None] {
+        let local = c.home.path().join(if address.is_some() {
+            "cluster"
+        } else {
+            "local"
+        });
+        let mut args = train_args(&local, "PPO", "CartPole-v1", &cfg, stop, &[]);
+        if let Some(a) = address {
+            args.extend(["--address", a]);
+        }
+        let r = c.rllib(&args);
+        r.ok();
+        curves.push(results(&trial_dirs(&local)[0]));
+    }
+    assert_eq!(curves[0].len(), 3);
+    for (on_cluster, here) in curves[0].iter().zip(&curves[1]) {
+        assert_eq!(
+            crate::train::strip_times(on_cluster),
+            crate::train::strip_times(here)
+        );
+        assert_eq!(on_cluster["num_healthy_workers"], 2);
+    }
+    // Only the node offers `sampler` (and the head no CPU): the workers ran there.
+    assert!(alive(node_pid));
+}
+
+#[test]
+fn training_goes_on_when_a_node_with_workers_dies() {
+    let mut c = Cluster::new();
+    let (head, _) = c.start_head(free_port(), &["--num-cpus", "0"]);
+    let a = c.start_node(
+        "a",
+        &head,
+        &["--num-cpus", "2", "--resources", r#"{"sampler": 2}"#],
+    );
+    let b = c.start_node(
+        "b",
+        &head,
+        &["--num-cpus", "2", "--resources", r#"{"sampler": 2}"#],
+    );
+    let (a_pid, b_pid) = (pid_of(&a).unwrap(), pid_of(&b).unwrap());
+    let local = c.home.path().join("r");
+    let cfg = cluster_ppo_config();
+    let mut args = train_args(
+        &local,
+        "PPO",
+        "CartPole-v1",
+        &cfg,
+        r#"{"training_iteration": 30}"#,
+        &[],
+    );
+    args.extend(["--address", head.as_str()]);
+    let mut child = rllib_command(c.home.path(), &args)
+        .env("HOME", c.home.path())
+        .env_remove("RLLIB_AUTH_TOKEN")
+        .env_remove("RLLIB_ADDRESS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once a result line is written, the workers run on the first node (placement goes in
+    // node order); that node dies: its daemon is killed with -9, its workers with it.
+    let started = eventually(Duration::from_secs(120), || {
+        trial_dirs(&local).first().is_some_and(|t| {
+            std::fs::read_to_string(t.join("result.json")).is_ok_and(|s| s.contains('\n'))
+        })
+    });
+    if !started {
+        let _ = child.kill();
+        panic!("no result line (hang guard)");
+    }
+    let workers_on_a = processes_mentioning("")
+        .into_iter()
+        .filter(|&p| parent_of(p) == Some(a_pid))
+        .count();
+    assert!(workers_on_a >= 1, "the workers run on node a");
+    kill(a_pid, libc::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("training did not finish after the node died (hang guard)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = finished(child.wait_with_output().unwrap());
+    r.ok();
+    let res = results(&trial_dirs(&local)[0]);
+    let last = res.last().unwrap();
+    assert_eq!(last["training_iteration"], 30);
+    assert!(
+        last["num_remote_worker_restarts"].as_u64().unwrap() >= 1,
+        "{last}"
+    );
+    assert_eq!(last["num_healthy_workers"], 2, "{last}");
+    // The node is shown dead; the other one ran the recreated workers and is alive.
+    let st = c.status(&head);
+    assert_eq!(
+        nodes(&st).iter().filter(|n| n["alive"] == false).count(),
+        1,
+        "{st}"
+    );
+    assert!(alive(b_pid));
+}
+
+/// The parent of a process, if it still runs.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(1)?.parse().ok()
+}

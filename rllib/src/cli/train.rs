@@ -98,7 +98,17 @@ fn experiments_from_args(a: &TrainArgs) -> Result<Vec<Experiment>, Failure> {
 
 /// Runs every experiment (trial) the arguments name.
 pub fn train(a: TrainArgs) -> Result<ExitCode, Failure> {
-    let exps = experiments_from_args(&a)?;
+    let mut exps = experiments_from_args(&a)?;
+    let address = match (&a.address, std::env::var(cluster::ADDRESS_ENV)) {
+        (Some(addr), _) => Some(cluster::check_address("--address", addr)?),
+        (None, Ok(addr)) if !addr.trim().is_empty() => {
+            Some(cluster::check_address(cluster::ADDRESS_ENV, addr.trim())?)
+        }
+        _ => None,
+    };
+    for exp in &mut exps {
+        exp.address = address.clone();
+    }
     let mut progress = Progress::new(!a.no_progress);
     // Every trial's env is checked before the first trial starts, so a bad value in a grid
     // search fails before anything is written.

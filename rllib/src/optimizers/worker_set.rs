@@ -254,8 +254,8 @@ impl WorkerSet {
                 (rt.handle(), Some(rt))
             }
         };
-        let mut per_worker = Resources::cpus(config.num_cpus_per_worker)
-            .with_gpus(config.num_gpus_per_worker);
+        let mut per_worker =
+            Resources::cpus(config.num_cpus_per_worker).with_gpus(config.num_gpus_per_worker);
         for (name, v) in &config.custom_resources_per_worker {
             per_worker = per_worker.with(name, *v);
         }
