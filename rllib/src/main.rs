@@ -176,6 +176,9 @@ pub(crate) struct MicrobenchmarkArgs {
     /// Seconds per row and repetition.
     #[arg(long, default_value_t = 1.0)]
     pub(crate) duration: f64,
+    /// Also measure the cross-node rows on the cluster whose head is at HOST:PORT.
+    #[arg(long)]
+    pub(crate) address: Option<String>,
 }
 
 fn main() -> ExitCode {

@@ -14,6 +14,7 @@ use crate::config::{Isolation, RuntimeConfig};
 use crate::error::RuntimeError;
 use crate::object_ref::ObjectRef;
 use crate::registry::{ActorClass, ActorMethod};
+use crate::resources::Resources;
 use crate::runtime::{Runtime, RuntimeHandle};
 use crate::value::Blob;
 use std::fmt;
@@ -73,6 +74,22 @@ static SMALL_VALUE: ActorMethod<BenchActor, (), u64> = ActorMethod::new(
     |_, ()| 0,
 );
 crate::register!(BENCH_ACTOR, SMALL_VALUE);
+
+/// What Ray 2.60 measured for the cross-node rows (head and nodes as separate raylets on one
+/// 2-core machine, 1 CPU each; median of 3), for comparison.
+pub const RAY_CLUSTER_REFERENCE: &[(&str, f64)] = &[
+    ("cross-node tasks async", 755.0),
+    ("cross-node actor calls async", 3_686.0),
+    ("cross-node get 1 GB gigabytes", 0.67),
+];
+
+crate::remote_fn! {
+    /// Makes a 1 GB byte array on the node it runs on (zeroed, as `np.zeros` in Ray's test).
+    fn one_gigabyte() -> Blob { Blob(vec![0u8; GIGABYTE]) }
+}
+
+/// Bytes in the cross-node transfer row.
+const GIGABYTE: usize = 1 << 30;
 
 /// Calls per async batch, as in Ray's script.
 const BATCH: usize = 1000;
@@ -240,6 +257,88 @@ pub fn run_config(
         },
         (BATCH * n_clients) as f64,
     )?;
+    Ok(())
+}
+
+/// The cross-node rows, as `rllib microbenchmark --address HOST:PORT` prints them: a driver
+/// joins the cluster at `address` and pins 1,000-task batches and an actor to the node with
+/// the highest id that is not the head (node 1), or to the head when it is alone, through
+/// that node's `node:<id>` resource; then a task there returns 1 GB that the driver gets.
+pub fn run_cluster(
+    address: &str,
+    trial: Duration,
+    on_row: &mut dyn FnMut(&BenchRow),
+) -> Result<(), RuntimeError> {
+    check_trial(trial)?;
+    let rt = Runtime::new(RuntimeConfig::default().address(address))?;
+    let h = rt.handle();
+    let total = h.cluster_resources();
+    let target = total
+        .custom
+        .keys()
+        .filter_map(|k| k.strip_prefix("node:")?.parse::<u16>().ok())
+        .max_by_key(|id| (*id != 1, *id))
+        .ok_or_else(|| RuntimeError::Cluster {
+            address: address.to_string(),
+            message: "the cluster has no live node".into(),
+        })?;
+    let name = format!("node:{target}");
+    let pin = Resources::none().with(&name, 0.001);
+    let on_target = Resources::cpus(1.0).with(&name, 0.001);
+    // Start the node's workers before timing (Ray's script warms up too).
+    let warm: Vec<ObjectRef<u64>> = (0..8)
+        .map(|_| {
+            h.task(&small_value, ())
+                .resources(on_target.clone())
+                .submit()
+        })
+        .collect::<Result<_, _>>()?;
+    h.get_all(&warm)?;
+    let row = timeit(
+        "cross-node tasks async",
+        &mut || {
+            let refs: Vec<ObjectRef<u64>> = (0..BATCH)
+                .map(|_| {
+                    h.task(&small_value, ())
+                        .resources(on_target.clone())
+                        .submit()
+                })
+                .collect::<Result<_, _>>()?;
+            h.get_all(&refs).map(drop)
+        },
+        BATCH as f64,
+        trial,
+    )?;
+    on_row(&row);
+    let a = h.actor(&BENCH_ACTOR, ()).resources(pin).spawn()?;
+    h.get(&a.ready())?;
+    let row = timeit(
+        "cross-node actor calls async",
+        &mut || {
+            let refs: Vec<ObjectRef<u64>> =
+                (0..BATCH).map(|_| a.method(&SMALL_VALUE, ())).collect();
+            h.get_all(&refs).map(drop)
+        },
+        BATCH as f64,
+        trial,
+    )?;
+    on_row(&row);
+    drop(a);
+    let row = timeit(
+        "cross-node get 1 GB gigabytes",
+        &mut || {
+            let r = h
+                .task(&one_gigabyte, ())
+                .resources(on_target.clone())
+                .submit()?;
+            let v = h.get_arc(&r)?;
+            debug_assert_eq!(v.0.len(), GIGABYTE);
+            Ok(())
+        },
+        GIGABYTE as f64 / 1e9,
+        trial,
+    )?;
+    on_row(&row);
     Ok(())
 }
 

@@ -37,9 +37,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often usage is reported to the head (when it changed) and events are polled.
 const TICK: Duration = Duration::from_millis(200);
 
-/// Converts the cluster's resource map (`CPU`, `GPU`, custom names) to the runtime's form.
-fn from_cluster(r: &cluster::Resources) -> Resources {
+/// The resource every node offers one of under its own name, as Ray's `node:<ip>`: a task
+/// asking for a little of `node:3` runs on node 3 (`Resources::none().with("node:3", 0.01)`).
+pub(crate) fn node_resource(id: NodeId) -> String {
+    format!("node:{id}")
+}
+
+/// Converts a node's resource map (`CPU`, `GPU`, custom names) to the runtime's form, with
+/// its `node:<id>` resource.
+fn from_cluster(id: NodeId, r: &cluster::Resources) -> Resources {
     let mut out = Resources::none();
+    out.custom.insert(node_resource(id), 1.0);
     for (k, v) in r {
         match k.as_str() {
             "CPU" => out.cpu = *v,
@@ -61,7 +69,8 @@ fn to_cluster(r: &Resources) -> cluster::Resources {
         out.insert("GPU".into(), r.gpu);
     }
     for (k, v) in &r.custom {
-        if *v > 0.0 {
+        // `node:<id>` exists only in this runtime's table, not in the node's own.
+        if *v > 0.0 && !k.starts_with("node:") {
             out.insert(k.clone(), *v);
         }
     }
@@ -311,6 +320,7 @@ pub(crate) fn join(address: &str, config: &RuntimeConfig) -> Result<Joined, Runt
         .collect();
     let mut names: Vec<String> = Vec::new();
     for n in &nodes {
+        names.push(node_resource(n.node_id));
         for k in n.resources_total.keys() {
             if k != "CPU" && k != "GPU" && !names.contains(k) {
                 names.push(k.clone());
@@ -390,7 +400,7 @@ impl ClusterLink {
         if nodes.contains_key(&info.node_id) || !info.alive {
             return;
         }
-        let total = from_cluster(&info.resources_total);
+        let total = from_cluster(info.node_id, &info.resources_total);
         let alive = Arc::new(AtomicBool::new(true));
         let streams = Arc::new(Mutex::new(Vec::new()));
         let launcher = NodeLauncher {

@@ -114,6 +114,11 @@ pub fn microbenchmark(a: MicrobenchmarkArgs) -> Result<ExitCode, Failure> {
         }
     };
     let duration = duration_arg(a.duration)?;
+    let address = a
+        .address
+        .as_deref()
+        .map(|addr| cluster::check_address("--address", addr))
+        .transpose()?;
     for mode in modes {
         println!("# {mode:?} workers");
         let out = runtime::microbenchmark::run(mode, duration).context("microbenchmark")?;
@@ -123,6 +128,16 @@ pub fn microbenchmark(a: MicrobenchmarkArgs) -> Result<ExitCode, Failure> {
                 row.name, row.mean, row.stdev
             );
         }
+    }
+    if let Some(address) = address {
+        println!("# cross-node, cluster at {address}");
+        runtime::microbenchmark::run_cluster(&address, duration, &mut |row| {
+            println!(
+                "{} per second {:.2} +- {:.2}",
+                row.name, row.mean, row.stdev
+            );
+        })
+        .context("microbenchmark")?;
     }
     Ok(ExitCode::SUCCESS)
 }
