@@ -93,19 +93,10 @@ pub(crate) fn spin_until(limit: std::time::Duration, mut done: impl FnMut() -> b
 pub(crate) fn recv_spin<T>(
     rx: &crossbeam::channel::Receiver<T>,
 ) -> Result<T, crossbeam::channel::RecvError> {
-    let mut got = None;
-    let disconnected = spin_until(SPIN * 2, || match rx.try_recv() {
-        Ok(v) => {
-            got = Some(v);
-            true
-        }
-        Err(crossbeam::channel::TryRecvError::Empty) => false,
-        Err(crossbeam::channel::TryRecvError::Disconnected) => true,
-    });
-    match got {
-        Some(v) => Ok(v),
-        None if disconnected => Err(crossbeam::channel::RecvError),
-        None => rx.recv(),
+    match try_spin(rx) {
+        Spun::Got(v) => Ok(v),
+        Spun::Disconnected => Err(crossbeam::channel::RecvError),
+        Spun::Empty => rx.recv(),
     }
 }
 
@@ -114,6 +105,22 @@ pub(crate) fn recv_spin_timeout<T>(
     rx: &crossbeam::channel::Receiver<T>,
     timeout: std::time::Duration,
 ) -> Result<T, crossbeam::channel::RecvTimeoutError> {
+    match try_spin(rx) {
+        Spun::Got(v) => Ok(v),
+        Spun::Disconnected => Err(crossbeam::channel::RecvTimeoutError::Disconnected),
+        Spun::Empty => rx.recv_timeout(timeout),
+    }
+}
+
+/// What spinning on a channel found.
+enum Spun<T> {
+    Got(T),
+    Disconnected,
+    Empty,
+}
+
+/// Spins briefly on `rx` before the caller blocks.
+fn try_spin<T>(rx: &crossbeam::channel::Receiver<T>) -> Spun<T> {
     let mut got = None;
     let disconnected = spin_until(SPIN * 2, || match rx.try_recv() {
         Ok(v) => {
@@ -124,9 +131,9 @@ pub(crate) fn recv_spin_timeout<T>(
         Err(crossbeam::channel::TryRecvError::Disconnected) => true,
     });
     match got {
-        Some(v) => Ok(v),
-        None if disconnected => Err(crossbeam::channel::RecvTimeoutError::Disconnected),
-        None => rx.recv_timeout(timeout),
+        Some(v) => Spun::Got(v),
+        None if disconnected => Spun::Disconnected,
+        None => Spun::Empty,
     }
 }
 

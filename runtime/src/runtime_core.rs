@@ -647,47 +647,19 @@ impl Core {
             None => Demand::none(),
         };
         let actor_id = ActorId::new(self.node, self.next_counter());
-        let tid = self.task_id();
-        let oid = tid.return_object();
         let (tx, rx) = unbounded();
         let mailbox = Arc::new(ActorMailbox::new(actor_id, class, tx));
-        let record = TaskRecord {
-            function: class,
-            args: arg_infos(&args),
-            state: TaskState::Scheduled,
-            resources: placement,
-            worker: None,
-            worker_pid: None,
-            parent,
-            actor: Some(actor_id),
-            return_id: oid,
-            submit: self.now(),
-            start: None,
-            end: None,
-            attempts: 0,
-            error: None,
+        let start = ActorStart {
+            actor_id,
+            class,
+            ctor,
+            mailbox: rx,
+            max_restarts,
+            held,
+            dead: None,
+            restarts: 0,
         };
-        let spec = TaskSpec {
-            id: tid,
-            function: class,
-            body: TaskBody::ActorCreation(Box::new(ActorStart {
-                actor_id,
-                class,
-                ctor,
-                mailbox: rx,
-                max_restarts,
-                held,
-                dead: None,
-                restarts: 0,
-            })),
-            args,
-            demand,
-            max_retries: 0,
-            attempts: 0,
-            return_id: oid,
-            pending_deps: 0,
-            dep_tasks: Vec::new(),
-        };
+        let (oid, spec, record) = self.actor_creation(start, args, demand, placement, parent);
         {
             let mut d = self.directory.lock();
             if d.len() >= 64 && d.len().is_power_of_two() {
@@ -715,18 +687,16 @@ impl Core {
         Ok((actor_id, oid, mailbox))
     }
 
-    /// Places an actor again (its node died): a new creation task with the same actor id,
-    /// mailbox and constructor arguments goes through the scheduler to a live place. If no
-    /// live place can ever hold it, the actor is dead.
-    pub fn relocate_actor(
-        self: &Arc<Self>,
+    /// The creation task that places an actor: its return object (`ready()`), spec and row.
+    fn actor_creation(
+        &self,
         start: ActorStart,
         args: Vec<ArgSlot>,
-        mut placement: Demand,
+        demand: Demand,
         resources: Resources,
-    ) {
-        let (actor_id, class, restarts) = (start.actor_id, start.class, start.restarts);
-        placement.place = 0;
+        parent: Option<TaskId>,
+    ) -> (ObjectId, TaskSpec, TaskRecord) {
+        let (actor_id, class) = (start.actor_id, start.class);
         let tid = self.task_id();
         let oid = tid.return_object();
         let record = TaskRecord {
@@ -736,7 +706,7 @@ impl Core {
             resources,
             worker: None,
             worker_pid: None,
-            parent: None,
+            parent,
             actor: Some(actor_id),
             return_id: oid,
             submit: self.now(),
@@ -750,13 +720,29 @@ impl Core {
             function: class,
             body: TaskBody::ActorCreation(Box::new(start)),
             args,
-            demand: placement,
+            demand,
             max_retries: 0,
             attempts: 0,
             return_id: oid,
             pending_deps: 0,
             dep_tasks: Vec::new(),
         };
+        (oid, spec, record)
+    }
+
+    /// Places an actor again (its node died): a new creation task with the same actor id,
+    /// mailbox and constructor arguments goes through the scheduler to a live place. If no
+    /// live place can ever hold it, the actor is dead.
+    pub fn relocate_actor(
+        self: &Arc<Self>,
+        start: ActorStart,
+        args: Vec<ArgSlot>,
+        mut placement: Demand,
+        resources: Resources,
+    ) {
+        let (actor_id, restarts) = (start.actor_id, start.restarts);
+        placement.place = 0;
+        let (oid, spec, record) = self.actor_creation(start, args, placement, resources, None);
         self.with(|s, fx| {
             if let Some(a) = s.actors.get_mut(&actor_id) {
                 a.status = ActorStatus::Restarting;
