@@ -12,10 +12,11 @@
 
 use crate::actor_spec::{ActorCtor, ActorMailbox, CallBody, ClosureCall};
 use crate::args::{ArgSlot, ArgTuple, IntoArgs};
+use crate::client::process_client;
 use crate::error::{RuntimeError, TaskError};
 use crate::ids::ActorId;
-use crate::object_ref::{Decoder, ObjectRef};
-use crate::registry::{ActorClass, ActorMethod};
+use crate::object_ref::{note_actor_serialized, Decoder, ObjectRef};
+use crate::registry::{registry, ActorClass, ActorMethod};
 use crate::resources::Resources;
 use crate::runtime::{Backend, RuntimeHandle};
 use crate::runtime_core::Core;
@@ -54,7 +55,7 @@ impl Drop for ActorShared {
     }
 }
 
-/// A handle to an actor of state type `A`; clone it freely, pass it into tasks (thread mode).
+/// A handle to an actor of state type `A`; clone it freely, pass it into tasks (any mode).
 pub struct ActorHandle<A> {
     shared: Arc<ActorShared>,
     _state: PhantomData<fn() -> A>,
@@ -66,6 +67,61 @@ impl<A> Clone for ActorHandle<A> {
             shared: self.shared.clone(),
             _state: PhantomData,
         }
+    }
+}
+
+/// What an actor handle is on the wire: enough for a worker process to call the actor
+/// through its driver.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireHandle {
+    id: ActorId,
+    class: String,
+    created: ObjectRef<()>,
+}
+
+/// A handle passed into a task or actor that runs in a worker process (on this machine or
+/// another node) becomes a handle there that calls the actor through the driver; the actor
+/// lives at least until that task ends or that worker drops it.
+impl<A> serde::Serialize for ActorHandle<A> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        note_actor_serialized(self.shared.id);
+        WireHandle {
+            id: self.shared.id,
+            class: self.shared.class.to_string(),
+            created: self.shared.created.clone(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de, A> serde::Deserialize<'de> for ActorHandle<A> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let w = WireHandle::deserialize(d)?;
+        let client = process_client().ok_or_else(|| {
+            D::Error::custom("an actor handle can be read only in a worker process")
+        })?;
+        let class = registry()
+            .classes
+            .get(w.class.as_str())
+            .map(|c| c.name())
+            .ok_or_else(|| {
+                D::Error::custom(format!("actor class {} is not registered here", w.class))
+            })?;
+        Ok(ActorHandle {
+            shared: Arc::new(ActorShared {
+                id: w.id,
+                class,
+                link: Link::Remote {
+                    released: client.actor_release_queue(),
+                },
+                rt: RuntimeHandle {
+                    backend: Backend::Remote(client),
+                },
+                created: w.created,
+            }),
+            _state: PhantomData,
+        })
     }
 }
 

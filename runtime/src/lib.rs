@@ -83,7 +83,7 @@
 //!   its socket (no shared-memory store), and a driver `put` moves an `Arc`, never bytes.
 //! - Refs are counted where they are held (driver, or the driver on behalf of a worker
 //!   process); there is no ownership protocol: refs a task stashed past its end are released
-//!   when it ends. Actor handles cannot be passed into worker processes (thread mode only).
+//!   when it ends. Actor handles passed into worker processes (on any node) call the actor through the driver.
 //! - A blocked worker that resumes waits for its resources behind earlier resumers but ahead
 //!   of every task not yet started (Ray lets it oversubscribe briefly instead).
 //! - Requests from one worker process are served one at a time, in order.

@@ -11,7 +11,7 @@
 //! will read it); deserializing one asks the active `RefSerde` for a token, so the ref keeps its
 //! object alive on the side that read it.
 
-use crate::ids::ObjectId;
+use crate::ids::{ActorId, ObjectId};
 use crossbeam::queue::SegQueue;
 use serde::{Serialize, Serializer};
 use std::any::Any;
@@ -141,6 +141,18 @@ pub(crate) trait RefSerde: Send + Sync {
     fn serialize_ref(&self, id: ObjectId);
     /// A ref's id was read from bytes: the token that keeps it alive on this side.
     fn deserialize_ref(&self, id: ObjectId) -> Arc<RefToken>;
+    /// An actor handle is being written into bytes bound for a worker process, which holds
+    /// the actor alive while it has the handle.
+    fn serialize_actor(&self, _id: ActorId) {}
+}
+
+/// Tells the encoding in progress on this thread (driver side) that an actor handle went in.
+pub(crate) fn note_actor_serialized(id: ActorId) {
+    SCOPED.with(|s| {
+        if let Some(r) = s.borrow().as_ref() {
+            r.serialize_actor(id);
+        }
+    });
 }
 
 thread_local! {

@@ -309,6 +309,13 @@ impl Session {
 }
 
 impl RefSerde for Session {
+    fn serialize_actor(&self, id: ActorId) {
+        // The worker may call the actor through the handle: it lives while the worker holds it.
+        if let Some(m) = self.core.actor_mailbox(id) {
+            self.hold_actor(m);
+        }
+    }
+
     fn serialize_ref(&self, id: ObjectId) {
         {
             let mut h = self.held.lock();

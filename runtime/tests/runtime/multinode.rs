@@ -6,7 +6,7 @@ use crate::common::{
     worker_pid, COUNTER, INCR, PID,
 };
 use crate::harness::{one, Test};
-use crate::nested::depth;
+use crate::nested::{depth, incr_through};
 use runtime::{Resources, Runtime, RuntimeConfig, RuntimeError};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -201,6 +201,31 @@ fn cross_node() {
     assert_eq!(rt.get(refs.last().unwrap()).unwrap(), 55);
     let pid = rt.get(&actor.method(&PID, ())).unwrap();
     assert_eq!(parent_of(pid), c.pids[2]);
+    // Its handle, passed to a task on node a, calls the same actor on node b.
+    let via = rt
+        .task(&incr_through, (actor.clone(), 45))
+        .resources(on("a"))
+        .submit()
+        .unwrap();
+    assert_eq!(rt.get(&via).unwrap(), 100);
+
+    // `wait` over refs made on both nodes: the quick one first, then the slow one.
+    let slow = rt
+        .task(&sleep_pid, (800,))
+        .resources(on("a"))
+        .submit()
+        .unwrap();
+    let quick = rt
+        .task(&sleep_pid, (10,))
+        .resources(on("b"))
+        .submit()
+        .unwrap();
+    let (ready, rest) = rt.wait(&[slow.clone(), quick.clone()], 1, None);
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0].id(), quick.id());
+    assert_eq!(rest[0].id(), slow.id());
+    let (ready, _) = rt.wait(&[slow, quick], 2, Some(Duration::from_secs(60)));
+    assert_eq!(ready.len(), 2);
 
     // Nested tasks on the cluster: each level submits and waits for the next from a worker
     // process on some node, giving its CPU back meanwhile (4 CPUs, depth 12).

@@ -26,6 +26,7 @@ pub fn tests(t: &mut Vec<Test>) {
     both(t, "nested::fan_out_20_then_get_all_on_one_cpu", fan_out);
     both(t, "nested::task_creates_and_calls_an_actor", actor_inside);
     both(t, "nested::actor_methods_submit_tasks", actor_submits);
+    both(t, "nested::actor_handles_passed_to_tasks", handle_passed);
     both(
         t,
         "nested::put_get_and_pass_refs_inside_a_task",
@@ -261,6 +262,27 @@ fn fan_out(mode: Isolation) {
 fn actor_inside(mode: Isolation) {
     let rt = rt(mode, 1.0);
     assert_eq!(rt.get(&rt.remote(&use_actor, (10,))).unwrap(), (12, 15));
+}
+
+remote_fn! {
+    /// Calls an actor through a handle it was given, then returns the actor's count.
+    pub fn incr_through(c: runtime::ActorHandle<Counter>, by: i64) -> i64 {
+        let rt = here();
+        rt.get(&c.method(&INCR, (by,))).unwrap()
+    }
+}
+
+fn handle_passed(mode: Isolation) {
+    let rt = rt(mode, 2.0);
+    let c = rt.actor(&COUNTER, (100,)).spawn().unwrap();
+    let refs: Vec<ObjectRef<i64>> = (1..=5)
+        .map(|i| rt.remote(&incr_through, (c.clone(), i)))
+        .collect();
+    let mut got = rt.get_all(&refs).unwrap();
+    got.sort();
+    // Every call went to the same actor: the counts grow to 100 + 1 + ... + 5.
+    assert_eq!(*got.last().unwrap(), 115);
+    assert_eq!(rt.get(&c.method(&GET, ())).unwrap(), 115);
 }
 
 fn actor_submits(mode: Isolation) {
