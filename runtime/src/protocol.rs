@@ -320,18 +320,22 @@ impl From<WireError> for RuntimeError {
     }
 }
 
-/// Writes one frame: a little-endian u32 length, then the postcard bytes.
+/// Writes one frame: a little-endian u32 length, then the postcard bytes, serialized straight
+/// into `w` (a large value crosses without a second copy of it on the sending side; messages
+/// hold already-encoded values, so serializing twice, once to size it, calls no hooks).
 pub(crate) fn write_frame<T: Serialize, W: Write>(w: &mut W, msg: &T) -> io::Result<()> {
-    let bytes =
-        postcard::to_allocvec(msg).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    if bytes.len() > MAX_FRAME {
+    let len = postcard::serialize_with_flavor(msg, postcard::ser_flavors::Size::default())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    if len > MAX_FRAME {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("frame of {} bytes exceeds {MAX_FRAME}", bytes.len()),
+            format!("frame of {len} bytes exceeds {MAX_FRAME}"),
         ));
     }
-    w.write_all(&(bytes.len() as u32).to_le_bytes())?;
-    w.write_all(&bytes)
+    w.write_all(&(len as u32).to_le_bytes())?;
+    postcard::to_io(msg, &mut *w)
+        .map(drop)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Reads one frame; a frame too large, cut short or not decoding is an `InvalidData` error.

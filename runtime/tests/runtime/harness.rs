@@ -88,6 +88,8 @@ pub fn run(tests: Vec<Test>) {
         for f in &failed {
             println!("    {f}");
         }
+        // A hung test never ran its guards: stop the daemons it started.
+        crate::multinode::kill_leftover_daemons();
         std::process::exit(1);
     }
 }

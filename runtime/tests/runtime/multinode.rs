@@ -22,10 +22,32 @@ pub fn tests(t: &mut Vec<Test>) {
         "multinode::killed_node_tasks_are_retried_on_a_live_node",
         node_killed,
     );
+    one(
+        t,
+        "multinode::a_gigabyte_crosses_with_one_extra_copy_at_most",
+        gigabyte_crosses,
+    );
 }
 
 /// The token every daemon, driver and worker of these tests proves (never the user's file).
 const TOKEN: &str = "runtime-cluster-test-token-0123456789abcdef";
+
+/// Every daemon these tests started, for `kill_leftover_daemons`.
+static STARTED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills the daemons of tests that never finished (a hang leaves their guards unrun); their
+/// workers die with them.
+pub fn kill_leftover_daemons() {
+    for pid in STARTED.lock().map(|p| p.clone()).unwrap_or_default() {
+        // Only a process that is still one of our daemons (a stopped one's pid may be reused).
+        let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(cluster::DAEMON_SUBCOMMAND));
+        if ours {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc_kill(pid as i32, 9) };
+        }
+    }
+}
 
 /// Daemons started by one test, stopped (with their workers) when it ends, even on failure.
 struct Cluster {
@@ -77,6 +99,7 @@ impl Cluster {
         .expect("head starts");
         c.dirs.push(dir);
         c.pids.push(head.pid);
+        STARTED.lock().unwrap().push(head.pid);
         c.head = head.address;
         for (i, (cpus, resources)) in nodes.iter().enumerate() {
             let dir = temp_dir(&format!("node{i}"));
@@ -97,6 +120,7 @@ impl Cluster {
             .expect("node starts");
             c.dirs.push(dir);
             c.pids.push(n.pid);
+            STARTED.lock().unwrap().push(n.pid);
         }
         c
     }
@@ -351,6 +375,114 @@ fn node_killed() {
         )
         .unwrap();
     assert_ne!(parent_of(pid), daemon);
+}
+
+/// Bytes written as one byte string (serde writes a `Vec<u8>` element by element).
+#[derive(Clone, Debug)]
+pub struct Bytes(pub Vec<u8>);
+
+impl serde::Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
+}
+
+runtime::remote_fn! {
+    /// A gigabyte made on the node the task runs on.
+    pub fn gigabyte(fill: u8) -> Bytes { Bytes(vec![fill; GIB]) }
+}
+runtime::remote_fn! {
+    /// The process's own id (to read its peak memory from /proc).
+    pub fn my_pid() -> u32 { std::process::id() }
+}
+
+const GIB: usize = 1 << 30;
+
+/// A process's peak resident memory in bytes (`VmHWM`).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+fn current_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+fn gigabyte_crosses() {
+    let c = Cluster::start(&[(1.0, r#"{"g": 1}"#)]);
+    let rt = c.driver();
+    let on_node = on("g");
+    // The node's one worker process makes the value; the same process says who it is.
+    let worker = rt
+        .get(
+            &rt.task(&my_pid, ())
+                .resources(on_node.clone())
+                .submit()
+                .unwrap(),
+        )
+        .unwrap();
+    let me = std::process::id();
+    let (driver_before, driver_rss) = (peak_rss(me), current_rss(me));
+    let r = rt
+        .task(&gigabyte, (7u8,))
+        .resources(on_node)
+        .submit()
+        .unwrap();
+    let v = rt.get_arc(&r).unwrap();
+    assert_eq!(v.0.len(), GIB);
+    assert!(v.0.iter().step_by(4096).all(|b| *b == 7));
+    // Each side holds the value plus at most one more copy of it (the encoded bytes), with
+    // 300 MiB of slack for the rest of the process.
+    let slack = 300 << 20;
+    let worker_peak = peak_rss(worker);
+    assert!(
+        worker_peak < 2 * GIB as u64 + slack,
+        "worker peak {} MiB",
+        worker_peak >> 20
+    );
+    let driver_peak = peak_rss(me);
+    assert!(
+        driver_peak <= driver_before.max(driver_rss + 2 * GIB as u64 + slack),
+        "driver peak {} MiB (rss before {} MiB)",
+        driver_peak >> 20,
+        driver_rss >> 20
+    );
+    eprintln!(
+        "1 GiB from another node: worker peak {} MiB, driver peak {} MiB (rss before {} MiB)",
+        worker_peak >> 20,
+        driver_peak >> 20,
+        driver_rss >> 20
+    );
 }
 
 extern "C" {
