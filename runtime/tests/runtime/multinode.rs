@@ -309,6 +309,9 @@ fn node_killed() {
     let actor_pid = rt.get(&actor.method(&PID, ())).unwrap();
     let daemon = parent_of(actor_pid);
     assert!(c.pids[1..].contains(&daemon));
+    // An object a task made on that node (objects live in the driver that owns them).
+    let made_there = rt.task(&add, (40, 2)).resources(on("x")).submit().unwrap();
+    assert_eq!(rt.get(&made_there).unwrap(), 42);
     let r = rt
         .task(&sleep_pid, (1500,))
         .resources(on("x"))
@@ -332,6 +335,8 @@ fn node_killed() {
     // The node dies: its daemon is killed with -9 (its workers die with it).
     let killed_at = Instant::now();
     unsafe { libc_kill(daemon as i32, 9) };
+    // The object made there is not lost with the node (nothing to rebuild from lineage).
+    assert_eq!(rt.get(&made_there).unwrap(), 42);
     // The task is retried on the other node and finishes there.
     let pid = rt.get(&r).expect("retried on the live node");
     assert_ne!(parent_of(pid), daemon);
