@@ -74,7 +74,8 @@
 //! `scheduler` (the tables, dispatch, blocked workers); `runtime_core` (the lock, the
 //! `Executor` trait every place of work implements, get/put/wait/submit); the executors
 //! (`thread_executor`,
-//! `process_executor` with its per-worker `session`); the worker-process side (`client`,
+//! `process_executor` with its per-worker `session`, and `remote_executor`, which makes each
+//! node of a cluster a place run by a process executor); the worker-process side (`client`,
 //! `worker_process`); the API (`runtime`, `actor`); `microbenchmark`.
 //!
 //! # Where this differs from Ray
