@@ -1013,3 +1013,95 @@ fn parent_of(pid: u32) -> Option<u32> {
     let rest = &stat[stat.rfind(')')? + 2..];
     rest.split(' ').nth(1)?.parse().ok()
 }
+
+#[test]
+fn training_goes_on_when_the_head_is_killed_and_restarted_on_redis() {
+    let redis = Redis::start();
+    let mut c = Cluster::new();
+    let port = free_port();
+    let with_redis = ["--num-cpus", "0", "--redis-address", &redis.address];
+    let (head, head_dir) = c.start_head(port, &with_redis);
+    let a = c.start_node(
+        "a",
+        &head,
+        &["--num-cpus", "2", "--resources", r#"{"sampler": 2}"#],
+    );
+    let a_pid = pid_of(&a).unwrap();
+    let local = c.home.path().join("r");
+    let cfg = cluster_ppo_config();
+    let mut args = train_args(
+        &local,
+        "PPO",
+        "CartPole-v1",
+        &cfg,
+        r#"{"training_iteration": 30}"#,
+        &[],
+    );
+    args.extend(["--address", head.as_str()]);
+    let mut child = rllib_command(c.home.path(), &args)
+        .env("HOME", c.home.path())
+        .env_remove("RLLIB_AUTH_TOKEN")
+        .env_remove("RLLIB_ADDRESS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = eventually(Duration::from_secs(120), || {
+        trial_dirs(&local).first().is_some_and(|t| {
+            std::fs::read_to_string(t.join("result.json")).is_ok_and(|s| s.contains('\n'))
+        })
+    });
+    if !started {
+        let _ = child.kill();
+        panic!("no result line (hang guard)");
+    }
+    let head_pid = pid_of(&head_dir).unwrap();
+    kill(head_pid, libc::SIGKILL);
+    if !eventually(HANG, || !alive(head_pid)) {
+        let _ = child.kill();
+        panic!("the head did not die");
+    }
+    let port_s = port.to_string();
+    let mut restart = vec![
+        "start",
+        "--head",
+        "--port",
+        &port_s,
+        "--temp-dir",
+        head_dir.to_str().unwrap(),
+    ];
+    restart.extend_from_slice(&with_redis);
+    let r = c.rllib(&restart);
+    if r.code != 0 {
+        let _ = child.kill();
+        r.ok();
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("training did not finish after the head restarted (hang guard)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = finished(child.wait_with_output().unwrap());
+    r.ok();
+    let res = results(&trial_dirs(&local)[0]);
+    let last = res.last().unwrap();
+    assert_eq!(last["training_iteration"], 30);
+    assert_eq!(last["num_healthy_workers"], 2, "{last}");
+    assert_eq!(
+        last["num_remote_worker_restarts"], 0,
+        "the workers on the node never noticed: {last}"
+    );
+    let mut st = Value::Null;
+    assert!(
+        eventually(HANG, || {
+            st = c.status(&head);
+            nodes(&st).len() == 2 && node(&st, 2)["alive"] == true
+        }),
+        "the node is back with its id: {st}"
+    );
+    assert!(alive(a_pid));
+}
