@@ -209,6 +209,60 @@ fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A `redis-server` of the test's own on a free port of 127.0.0.1, persisting nothing, its
+/// files in a temp dir; killed when dropped, a failed test included.
+struct Redis {
+    child: std::process::Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}): run .ci/setup, which installs it")
+            });
+        let redis = Redis {
+            child,
+            address: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let answers = || {
+            let Ok(mut s) = TcpStream::connect(&redis.address) else {
+                return false;
+            };
+            let mut buf = [0u8; 7];
+            s.write_all(b"PING\r\n").is_ok()
+                && s.read_exact(&mut buf).is_ok()
+                && &buf == b"+PONG\r\n"
+        };
+        assert!(
+            eventually(Duration::from_secs(10), answers),
+            "redis-server at {} did not answer",
+            redis.address
+        );
+        redis
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -409,11 +463,14 @@ fn wrong_tokens_garbage_oversized_frames_stalls_and_other_versions_do_not_hurt_t
         &["status", "--address", &head],
         &[("RLLIB_TEST_PROTOCOL_VERSION", "99")],
     );
-    one_line_error(&r, 1, &["version mismatch", "version 99", "version 1"]);
+    let ours = format!("version {}", cluster::PROTOCOL_VERSION);
+    one_line_error(&r, 1, &["version mismatch", "version 99", &ours]);
     assert!(
         eventually(HANG, || {
             let log = c.log(&head_dir, "head.log");
-            log.contains("this build speaks version 1, the peer speaks version 99")
+            log.contains(&format!(
+                "this build speaks {ours}, the peer speaks version 99"
+            ))
         }),
         "{}",
         c.log(&head_dir, "head.log")
@@ -597,16 +654,28 @@ fn start_errors_are_one_line_with_a_nonzero_exit_and_leave_nothing_running() {
         &["in use", &head_pid.to_string(), head_dir.to_str().unwrap()],
     );
 
-    // Redis is refused, not ignored.
+    // No Redis where --redis-address points; then an address of the wrong shape.
+    let no_redis = format!("127.0.0.1:{}", free_port());
+    let r = c.rllib(&[
+        "start",
+        "--head",
+        "--port",
+        &free_port().to_string(),
+        "--redis-address",
+        &no_redis,
+        "--temp-dir",
+        other.to_str().unwrap(),
+    ]);
+    one_line_error(&r, 1, &["Redis at", &no_redis, "cannot connect"]);
     let r = c.rllib(&[
         "start",
         "--head",
         "--redis-address",
-        "127.0.0.1:1",
+        "redis-without-port",
         "--temp-dir",
         other.to_str().unwrap(),
     ]);
-    one_line_error(&r, 2, &["--redis-address", "not supported yet"]);
+    one_line_error(&r, 2, &["--redis-address", "HOST:PORT"]);
 
     // Nothing of the failed starts runs or claims the temp dir; the head still serves.
     assert!(pid_of(&other).is_none());
@@ -615,6 +684,130 @@ fn start_errors_are_one_line_with_a_nonzero_exit_and_leave_nothing_running() {
         Vec::<u32>::new()
     );
     assert_eq!(nodes(&c.status(&head)).len(), 1);
+}
+
+#[test]
+fn a_head_killed_and_restarted_on_redis_gets_its_nodes_and_driver_back_with_their_ids() {
+    let redis = Redis::start();
+    let mut c = Cluster::new();
+    let port = free_port();
+    let with_redis = ["--num-cpus", "1", "--redis-address", &redis.address];
+    let (head, head_dir) = c.start_head(port, &with_redis);
+    let n1 = c.start_node("n1", &head, &["--num-cpus", "1"]);
+    let n2 = c.start_node("n2", &head, &["--num-cpus", "2"]);
+    let driver = cluster::DriverClient::connect(&head, &c.token()).unwrap();
+    let events = driver.events();
+    let driver_id = driver.node_id();
+    assert_eq!(driver_id, 4);
+    driver
+        .report_usage(3, &cluster::Resources::from([("CPU".into(), 1.5)]))
+        .unwrap();
+    let before = c.status(&head);
+    let node_pids = [pid_of(&n1).unwrap(), pid_of(&n2).unwrap()];
+
+    let head_pid = pid_of(&head_dir).unwrap();
+    kill(head_pid, libc::SIGKILL);
+    assert!(eventually(HANG, || !alive(head_pid)), "the head is gone");
+    // The same temp dir: its pid file names a dead process, which start sees through.
+    let port_s = port.to_string();
+    let mut args = vec![
+        "start",
+        "--head",
+        "--port",
+        &port_s,
+        "--temp-dir",
+        head_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(&with_redis);
+    let r = c.rllib(&args);
+    r.ok();
+    assert!(
+        r.stdout.contains("(node 1,"),
+        "the head keeps its id: {}",
+        r.stdout
+    );
+
+    let back = |st: &Value| {
+        let ns = nodes(st);
+        ns.len() == 3 && ns.iter().all(|n| n["alive"] == true)
+    };
+    let mut after = Value::Null;
+    assert!(
+        eventually(HANG, || {
+            after = c.status(&head);
+            back(&after)
+        }),
+        "the nodes rejoin: {after}\nhead log:\n{}",
+        c.log(&head_dir, "head.log")
+    );
+    for id in [2, 3] {
+        let (was, is) = (node(&before, id), node(&after, id));
+        assert_eq!(was["address"], is["address"], "node {id} kept its id");
+        assert_eq!(was["resources_total"], is["resources_total"]);
+    }
+    assert!(
+        node_pids.iter().all(|&p| alive(p)),
+        "the node daemons went on"
+    );
+
+    let mut rejoined = false;
+    while let Ok(ev) = events.recv_timeout(HANG) {
+        if ev == cluster::ClusterEvent::HeadRejoined {
+            rejoined = true;
+            break;
+        }
+    }
+    assert!(rejoined, "the driver rejoins");
+    assert_eq!(driver.node_id(), driver_id, "with its id");
+    assert_eq!(driver.status().unwrap().drivers, 1);
+    assert_eq!(
+        node(&c.status(&head), 3)["resources_available"]["CPU"],
+        0.5,
+        "what it uses is still counted"
+    );
+    let sleep = cluster::SpawnRequest {
+        executable: "/bin/sleep".into(),
+        args: vec!["300".into()],
+        env: vec![],
+    };
+    let worker = driver.spawn_worker(2, &sleep).unwrap();
+    c.extra_pids.push(worker);
+    assert!(alive(worker), "and starts workers on a rejoined node");
+}
+
+#[test]
+fn a_head_restarted_without_redis_starts_a_new_cluster() {
+    let mut c = Cluster::new();
+    let port = free_port();
+    let (head, head_dir) = c.start_head(port, &["--num-cpus", "1"]);
+    let n1 = c.start_node("n1", &head, &["--num-cpus", "1"]);
+    let node_pid = pid_of(&n1).unwrap();
+    let head_pid = pid_of(&head_dir).unwrap();
+    kill(head_pid, libc::SIGKILL);
+    assert!(eventually(HANG, || !alive(head_pid)));
+    let port_s = port.to_string();
+    c.rllib(&[
+        "start",
+        "--head",
+        "--port",
+        &port_s,
+        "--num-cpus",
+        "1",
+        "--temp-dir",
+        head_dir.to_str().unwrap(),
+    ])
+    .ok();
+    let mut st = Value::Null;
+    assert!(
+        eventually(HANG, || {
+            st = c.status(&head);
+            nodes(&st).len() == 2
+        }),
+        "the node joins the new head: {st}"
+    );
+    // The new head's counter starts again: the node gets the next id it hands out.
+    assert_eq!(node(&st, 2)["alive"], true);
+    assert!(alive(node_pid), "the same node daemon joined again");
 }
 
 #[test]
@@ -822,4 +1015,96 @@ fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
     rest.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn training_goes_on_when_the_head_is_killed_and_restarted_on_redis() {
+    let redis = Redis::start();
+    let mut c = Cluster::new();
+    let port = free_port();
+    let with_redis = ["--num-cpus", "0", "--redis-address", &redis.address];
+    let (head, head_dir) = c.start_head(port, &with_redis);
+    let a = c.start_node(
+        "a",
+        &head,
+        &["--num-cpus", "2", "--resources", r#"{"sampler": 2}"#],
+    );
+    let a_pid = pid_of(&a).unwrap();
+    let local = c.home.path().join("r");
+    let cfg = cluster_ppo_config();
+    let mut args = train_args(
+        &local,
+        "PPO",
+        "CartPole-v1",
+        &cfg,
+        r#"{"training_iteration": 30}"#,
+        &[],
+    );
+    args.extend(["--address", head.as_str()]);
+    let mut child = rllib_command(c.home.path(), &args)
+        .env("HOME", c.home.path())
+        .env_remove("RLLIB_AUTH_TOKEN")
+        .env_remove("RLLIB_ADDRESS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = eventually(Duration::from_secs(120), || {
+        trial_dirs(&local).first().is_some_and(|t| {
+            std::fs::read_to_string(t.join("result.json")).is_ok_and(|s| s.contains('\n'))
+        })
+    });
+    if !started {
+        let _ = child.kill();
+        panic!("no result line (hang guard)");
+    }
+    let head_pid = pid_of(&head_dir).unwrap();
+    kill(head_pid, libc::SIGKILL);
+    if !eventually(HANG, || !alive(head_pid)) {
+        let _ = child.kill();
+        panic!("the head did not die");
+    }
+    let port_s = port.to_string();
+    let mut restart = vec![
+        "start",
+        "--head",
+        "--port",
+        &port_s,
+        "--temp-dir",
+        head_dir.to_str().unwrap(),
+    ];
+    restart.extend_from_slice(&with_redis);
+    let r = c.rllib(&restart);
+    if r.code != 0 {
+        let _ = child.kill();
+        r.ok();
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("training did not finish after the head restarted (hang guard)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = finished(child.wait_with_output().unwrap());
+    r.ok();
+    let res = results(&trial_dirs(&local)[0]);
+    let last = res.last().unwrap();
+    assert_eq!(last["training_iteration"], 30);
+    assert_eq!(last["num_healthy_workers"], 2, "{last}");
+    assert_eq!(
+        last["num_remote_worker_restarts"], 0,
+        "the workers on the node never noticed: {last}"
+    );
+    let mut st = Value::Null;
+    assert!(
+        eventually(HANG, || {
+            st = c.status(&head);
+            nodes(&st).len() == 2 && node(&st, 2)["alive"] == true
+        }),
+        "the node is back with its id: {st}"
+    );
+    assert!(alive(a_pid));
 }

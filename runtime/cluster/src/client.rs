@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::ErrorKind;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 
 use crate::auth::{connect_blocking, AuthToken, HANDSHAKE_TIMEOUT};
 use crate::frame::{self, MAX_FRAME};
+use crate::node::DEFAULT_RECONNECT;
 use crate::protocol::{
     CliReply, CliRequest, ClusterEvent, ClusterStatus, DriverReply, DriverRequest, DriverToHead,
     DriverToNode, HeadToDriver, NodeId, NodeInfo, NodeRequest, NodeToDriver, Resources, Role,
@@ -208,32 +209,34 @@ impl<R: Send + 'static> Conn<R> {
     }
 }
 
-/// A connection to a node: spawn replies are a pid or the node's error message.
-type NodeConn = Conn<Result<u32, String>>;
-
-/// A driver's membership in a cluster: its id, the node table, events, and worker spawning.
-/// Blocking, `Send + Sync`; dropping it leaves the cluster (the nodes stop the workers it
-/// spawned).
-pub struct DriverClient {
-    node_id: NodeId,
+/// The driver's side of its head connection, shared with the thread that gets a lost head
+/// back.
+struct HeadLink {
+    address: String,
     token: AuthToken,
-    head: Conn<DriverReply>,
+    node_id: AtomicU16,
+    /// The connection in use and its number; only its end counts as losing the head.
+    conn: Mutex<Option<(u64, Arc<Conn<DriverReply>>)>>,
+    next_conn: AtomicU64,
     nodes: Arc<Mutex<BTreeMap<NodeId, NodeInfo>>>,
     events_tx: Sender<ClusterEvent>,
-    events_rx: Receiver<ClusterEvent>,
-    node_conns: Mutex<HashMap<NodeId, Arc<NodeConn>>>,
+    /// What this driver last reported per node, told again to a head it rejoins.
+    usage: Mutex<BTreeMap<NodeId, Resources>>,
+    closing: AtomicBool,
 }
 
-impl DriverClient {
-    /// Joins the head at `address` (`HOST:PORT`): authenticates, gets this driver's id and
-    /// the node table, and starts following the cluster's events.
-    pub fn connect(address: &str, token: &AuthToken) -> Result<DriverClient, ClusterError> {
-        let stream = connect(address, token, Role::Driver)?;
-        let nodes: Arc<Mutex<BTreeMap<NodeId, NodeInfo>>> = Arc::default();
-        let (events_tx, events_rx) = unbounded();
-        let (n, etx, etx2) = (nodes.clone(), events_tx.clone(), events_tx.clone());
-        let head = Conn::start(
-            address,
+impl HeadLink {
+    /// Starts the reader of a head connection: replies to callers, events to the table and
+    /// the channel; its end sends [`ClusterEvent::HeadLost`] and starts getting the head back.
+    fn start(
+        self: &Arc<Self>,
+        stream: TcpStream,
+    ) -> Result<(u64, Arc<Conn<DriverReply>>), ClusterError> {
+        let (n, etx) = (self.nodes.clone(), self.events_tx.clone());
+        let weak = Arc::downgrade(self);
+        let number = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let conn = Conn::start(
+            &self.address,
             stream,
             move |f| match crate::protocol::decode::<HeadToDriver>(f)? {
                 HeadToDriver::Reply { id, reply } => Ok(Some((id, reply))),
@@ -254,74 +257,254 @@ impl DriverClient {
                 }
             },
             move || {
-                let _ = etx2.send(ClusterEvent::HeadLost);
+                let Some(link) = weak.upgrade() else { return };
+                let current = link.conn.lock().as_ref().map(|(k, _)| *k);
+                if current != Some(number) {
+                    return;
+                }
+                let _ = link.events_tx.send(ClusterEvent::HeadLost);
+                if link.closing.load(Ordering::SeqCst) {
+                    return;
+                }
+                let weak = Arc::downgrade(&link);
+                drop(link);
+                let spawned = std::thread::Builder::new()
+                    .name("cluster-rejoin".into())
+                    .spawn(move || rejoin(weak));
+                if let Err(e) = spawned {
+                    tracing::warn!("cannot start the thread that rejoins the head: {e}");
+                }
             },
         )?;
-        let mut client = DriverClient {
-            node_id: 0,
+        Ok((number, Arc::new(conn)))
+    }
+
+    fn current(&self) -> Result<Arc<Conn<DriverReply>>, ClusterError> {
+        self.conn
+            .lock()
+            .as_ref()
+            .map(|(_, c)| c.clone())
+            .ok_or_else(|| ClusterError::Disconnected {
+                peer: self.address.clone(),
+            })
+    }
+
+    /// Takes the head's node table: every node in it, dead or alive, becomes an event when
+    /// it differs from what this driver knew, so a driver misses nothing while it was away.
+    fn apply_table(&self, nodes: Vec<NodeInfo>) {
+        let mut table = self.nodes.lock();
+        for n in nodes {
+            let changed = table.get(&n.node_id) != Some(&n);
+            table.insert(n.node_id, n.clone());
+            if changed {
+                let ev = if n.alive {
+                    ClusterEvent::NodeAdded(n)
+                } else {
+                    ClusterEvent::NodeDead { node_id: n.node_id }
+                };
+                let _ = self.events_tx.send(ev);
+            }
+        }
+    }
+}
+
+/// Gets a lost head back: tries its address every second for [`DEFAULT_RECONNECT`] and asks
+/// to rejoin with this driver's id, which a head restarted on a persistent store grants.
+/// Meanwhile the driver goes on using the nodes it knows (their ports are their own).
+fn rejoin(weak: std::sync::Weak<HeadLink>) {
+    let deadline = std::time::Instant::now() + DEFAULT_RECONNECT;
+    loop {
+        let Some(link) = weak.upgrade() else { return };
+        if link.closing.load(Ordering::SeqCst) {
+            return;
+        }
+        let id = link.node_id.load(Ordering::SeqCst);
+        if id == 0 {
+            return;
+        }
+        match try_rejoin(&link, id) {
+            Ok(()) => {
+                tracing::info!("driver {id} rejoined the head at {}", link.address);
+                let _ = link.events_tx.send(ClusterEvent::HeadRejoined);
+                return;
+            }
+            Err(ClusterError::Remote { message, .. }) => {
+                tracing::warn!("the head at {} refused driver {id} back: {message}; going on with the nodes known", link.address);
+                return;
+            }
+            Err(e) if std::time::Instant::now() >= deadline => {
+                tracing::warn!(
+                    "the head at {} stayed away ({e}); going on with the nodes known",
+                    link.address
+                );
+                return;
+            }
+            Err(_) => {}
+        }
+        drop(link);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn try_rejoin(link: &Arc<HeadLink>, id: NodeId) -> Result<(), ClusterError> {
+    let stream = connect(&link.address, &link.token, Role::Driver)?;
+    // Not current yet, so its failure here starts no second attempt.
+    let (number, conn) = link.start(stream)?;
+    let reply = conn.call(|rid| DriverToHead {
+        id: rid,
+        request: DriverRequest::Rejoin { node_id: id },
+    });
+    let nodes = match reply {
+        Ok(DriverReply::Joined { node_id, nodes }) if node_id == id => nodes,
+        Ok(other) => {
+            conn.close();
+            return Err(unexpected(&link.address, other));
+        }
+        Err(e) => {
+            conn.close();
+            return Err(e);
+        }
+    };
+    *link.conn.lock() = Some((number, conn.clone()));
+    if link.closing.load(Ordering::SeqCst) {
+        // The client was dropped meanwhile; its drop closed the connection before this one.
+        conn.close();
+        return Ok(());
+    }
+    if conn.is_closed() {
+        // It ended before it became current: nobody else will notice.
+        return Err(ClusterError::Disconnected {
+            peer: link.address.clone(),
+        });
+    }
+    link.apply_table(nodes);
+    let usage: Vec<(NodeId, Resources)> = link
+        .usage
+        .lock()
+        .iter()
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
+    for (node_id, in_use) in usage {
+        let _ = conn.call(|rid| DriverToHead {
+            id: rid,
+            request: DriverRequest::ReportUsage {
+                node_id,
+                in_use: in_use.clone(),
+            },
+        });
+    }
+    Ok(())
+}
+
+/// A connection to a node: spawn replies are a pid or the node's error message.
+type NodeConn = Conn<Result<u32, String>>;
+
+/// A driver's membership in a cluster: its id, the node table, events, and worker spawning.
+/// Blocking, `Send + Sync`; dropping it leaves the cluster (the nodes stop the workers it
+/// spawned). When the head goes away the driver keeps its nodes and tries to rejoin the same
+/// address with the same id for [`DEFAULT_RECONNECT`]; a head restarted on Redis lets it.
+pub struct DriverClient {
+    token: AuthToken,
+    link: Arc<HeadLink>,
+    events_tx: Sender<ClusterEvent>,
+    events_rx: Receiver<ClusterEvent>,
+    node_conns: Mutex<HashMap<NodeId, Arc<NodeConn>>>,
+}
+
+impl DriverClient {
+    /// Joins the head at `address` (`HOST:PORT`): authenticates, gets this driver's id and
+    /// the node table, and starts following the cluster's events.
+    pub fn connect(address: &str, token: &AuthToken) -> Result<DriverClient, ClusterError> {
+        let stream = connect(address, token, Role::Driver)?;
+        let (events_tx, events_rx) = unbounded();
+        let link = Arc::new(HeadLink {
+            address: address.to_string(),
             token: token.clone(),
-            head,
-            nodes,
+            node_id: AtomicU16::new(0),
+            conn: Mutex::new(None),
+            next_conn: AtomicU64::new(0),
+            nodes: Arc::default(),
+            events_tx: events_tx.clone(),
+            usage: Mutex::default(),
+            closing: AtomicBool::new(false),
+        });
+        let (number, conn) = link.start(stream)?;
+        *link.conn.lock() = Some((number, conn.clone()));
+        let client = DriverClient {
+            token: token.clone(),
+            link,
             events_tx,
             events_rx,
             node_conns: Mutex::default(),
         };
-        match client.head.call(|id| DriverToHead {
+        let joined = conn.call(|id| DriverToHead {
             id,
             request: DriverRequest::Join,
-        })? {
-            DriverReply::Joined { node_id, nodes } => {
-                let mut table = client.nodes.lock();
+        });
+        match joined {
+            Ok(DriverReply::Joined { node_id, nodes }) => {
+                let mut table = client.link.nodes.lock();
                 for n in nodes {
                     table.insert(n.node_id, n);
                 }
                 drop(table);
-                client.node_id = node_id;
+                client.link.node_id.store(node_id, Ordering::SeqCst);
                 Ok(client)
             }
-            other => Err(unexpected(address, other)),
+            Ok(other) => Err(unexpected(address, other)),
+            Err(e) => Err(e),
         }
     }
 
     /// This driver's id (the top 16 bits of the ids its runtime makes).
     pub fn node_id(&self) -> NodeId {
-        self.node_id
+        self.link.node_id.load(Ordering::SeqCst)
     }
 
     /// The node table as the head has it now, dead nodes included.
     pub fn nodes(&self) -> Result<Vec<NodeInfo>, ClusterError> {
         match self.request(DriverRequest::Nodes)? {
             DriverReply::Nodes(nodes) => {
-                let mut table = self.nodes.lock();
+                let mut table = self.link.nodes.lock();
                 for n in &nodes {
                     table.insert(n.node_id, n.clone());
                 }
                 Ok(nodes)
             }
-            other => Err(unexpected(&self.head.peer, other)),
+            other => Err(unexpected(&self.link.address, other)),
         }
     }
 
     /// The node table as the events have kept it, without asking the head.
     pub fn known_nodes(&self) -> Vec<NodeInfo> {
-        self.nodes.lock().values().cloned().collect()
+        self.link.nodes.lock().values().cloned().collect()
     }
 
-    /// Cluster events: nodes added and dead, exits of workers this driver spawned, and
-    /// [`ClusterEvent::HeadLost`] when the head connection ends.
+    /// Cluster events: nodes added and dead, exits of workers this driver spawned,
+    /// [`ClusterEvent::HeadLost`] when the head connection ends and
+    /// [`ClusterEvent::HeadRejoined`] when the driver got its head back.
     pub fn events(&self) -> Receiver<ClusterEvent> {
         self.events_rx.clone()
     }
 
     /// Tells the head what this driver uses on `node_id` now, so `rllib status` shows
-    /// available = total - used (an empty map clears it).
+    /// available = total - used (an empty map clears it). Also kept here, to be told again
+    /// to a head the driver rejoins.
     pub fn report_usage(&self, node_id: NodeId, in_use: &Resources) -> Result<(), ClusterError> {
+        {
+            let mut kept = self.link.usage.lock();
+            if in_use.is_empty() {
+                kept.remove(&node_id);
+            } else {
+                kept.insert(node_id, in_use.clone());
+            }
+        }
         match self.request(DriverRequest::ReportUsage {
             node_id,
             in_use: in_use.clone(),
         })? {
             DriverReply::Ack => Ok(()),
-            other => Err(unexpected(&self.head.peer, other)),
+            other => Err(unexpected(&self.link.address, other)),
         }
     }
 
@@ -329,7 +512,7 @@ impl DriverClient {
     pub fn status(&self) -> Result<ClusterStatus, ClusterError> {
         match self.request(DriverRequest::Status)? {
             DriverReply::Status(s) => Ok(s),
-            other => Err(unexpected(&self.head.peer, other)),
+            other => Err(unexpected(&self.link.address, other)),
         }
     }
 
@@ -351,9 +534,13 @@ impl DriverClient {
     }
 
     fn request(&self, request: DriverRequest) -> Result<DriverReply, ClusterError> {
-        match self.head.call(|id| DriverToHead { id, request })? {
+        match self
+            .link
+            .current()?
+            .call(|id| DriverToHead { id, request })?
+        {
             DriverReply::Error(message) => Err(ClusterError::Remote {
-                peer: self.head.peer.clone(),
+                peer: self.link.address.clone(),
                 message,
             }),
             r => Ok(r),
@@ -361,7 +548,7 @@ impl DriverClient {
     }
 
     fn node_conn(&self, node_id: NodeId) -> Result<Arc<NodeConn>, ClusterError> {
-        let address = match self.nodes.lock().get(&node_id) {
+        let address = match self.link.nodes.lock().get(&node_id) {
             Some(n) if n.alive => n.address.clone(),
             _ => {
                 self.node_conns.lock().remove(&node_id);
@@ -415,7 +602,11 @@ impl Drop for DriverClient {
         for c in self.node_conns.lock().drain().map(|(_, c)| c) {
             c.close();
         }
-        self.head.close();
+        self.link.closing.store(true, Ordering::SeqCst);
+        let head = self.link.conn.lock().clone();
+        if let Some((_, c)) = head {
+            c.close();
+        }
     }
 }
 

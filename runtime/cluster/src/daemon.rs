@@ -21,11 +21,12 @@ use serde_json::Value;
 use tracing::{error, info};
 
 use crate::auth::{ensure_token, load_token, TokenSource};
-use crate::head::{run_head, HeadConfig, DEFAULT_NODE_TIMEOUT, HEARTBEAT_PERIOD};
+use crate::head::{run_head, Head, HeadConfig, DEFAULT_NODE_TIMEOUT, HEARTBEAT_PERIOD};
 use crate::node::{join_head, run_node, NodeConfig, DEFAULT_RECONNECT};
 use crate::protocol::{NodeId, Resources};
-use crate::store::InMemoryStore;
+use crate::store::{InMemoryStore, MetadataStore};
 use crate::ClusterError;
+use crate::RedisStore;
 
 /// The hidden subcommand that runs a daemon in the foreground: `<exe> __cluster-daemon SPEC`.
 pub const DAEMON_SUBCOMMAND: &str = "__cluster-daemon";
@@ -54,7 +55,8 @@ pub enum DaemonKind {
     Head {
         /// Its port.
         port: u16,
-        /// A Redis server for the metadata (not supported yet: refused).
+        /// A Redis server (`HOST:PORT`) for the metadata, so that a restarted head finds its
+        /// nodes again; `None` keeps them in the head's memory.
         redis_address: Option<String>,
     },
     /// A node joining the head at `head` (`rllib start --address HOST:PORT`).
@@ -107,6 +109,9 @@ pub struct Started {
 struct DaemonSpec {
     /// The head to join; `None` for a head.
     head: Option<String>,
+    /// A head's Redis server, if any.
+    #[serde(default)]
+    redis: Option<String>,
     listen: SocketAddr,
     resources: Resources,
     temp_dir: PathBuf,
@@ -222,21 +227,26 @@ fn spec_of(opts: &StartOptions) -> Result<DaemonSpec, ClusterError> {
     if gpus > 0.0 {
         resources.insert("GPU".into(), gpus);
     }
-    let (head, port) = match &opts.kind {
+    let (head, redis, port) = match &opts.kind {
         DaemonKind::Head {
-            redis_address: Some(_),
-            ..
-        } => return Err(ClusterError::Unsupported {
-            what: "--redis-address (a Redis metadata store; the head keeps its metadata in memory)"
-                .into(),
-        }),
-        DaemonKind::Head { port, .. } => (None, *port),
-        DaemonKind::Node { head, port } => {
-            (Some(check_address("--address", head)?), port.unwrap_or(0))
+            port,
+            redis_address,
+        } => {
+            let redis = redis_address
+                .as_deref()
+                .map(|a| check_address("--redis-address", a))
+                .transpose()?;
+            (None, redis, *port)
         }
+        DaemonKind::Node { head, port } => (
+            Some(check_address("--address", head)?),
+            None,
+            port.unwrap_or(0),
+        ),
     };
     Ok(DaemonSpec {
         head,
+        redis,
         listen: SocketAddr::new(ip, port),
         resources,
         temp_dir: opts.temp_dir.clone(),
@@ -628,22 +638,23 @@ fn daemon(spec: DaemonSpec, ready: &mut Ready) -> Result<(), ClusterError> {
                     heartbeat_period: HEARTBEAT_PERIOD,
                     node_timeout: Duration::from_millis(spec.node_timeout_ms),
                 };
+                let store: Arc<dyn MetadataStore> = match &spec.redis {
+                    Some(redis) => {
+                        let s = RedisStore::connect(redis)?;
+                        info!("metadata in Redis at {redis}");
+                        Arc::new(s)
+                    }
+                    None => Arc::new(InMemoryStore::new()),
+                };
+                let head = Head::open(cfg, store)?;
                 write_atomically(&pid_path(&dir), &format!("{}\n", std::process::id()))?;
                 write_atomically(&address_path(&dir), &format!("{address}\n"))?;
-                // The head's own id is the store's first: 1.
-                ready.send(&format!("ready 1 {address}"));
+                ready.send(&format!("ready {} {address}", head.node_id()));
                 info!("head listening on {address}");
-                run_head(
-                    listener,
-                    cfg,
-                    token,
-                    Arc::new(InMemoryStore::new()),
-                    shutdown,
-                )
-                .await
+                run_head(listener, head, token, shutdown).await
             }
             Some(head) => {
-                let joined = join_head(head, &token, &address, &spec.resources).await?;
+                let joined = join_head(head, &token, &address, &spec.resources, None).await?;
                 write_atomically(&pid_path(&dir), &format!("{}\n", std::process::id()))?;
                 ready.send(&format!("ready {} {address}", joined.node_id));
                 info!(
@@ -741,13 +752,18 @@ mod tests {
             .starts_with("--address: "));
         o.kind = DaemonKind::Head {
             port: 1,
-            redis_address: Some("r:1".into()),
+            redis_address: Some("redis-without-port".into()),
         };
         let e = spec_of(&o).unwrap_err();
         assert!(
-            e.is_bad_input() && e.to_string().contains("not supported yet"),
+            e.is_bad_input() && e.to_string().starts_with("--redis-address: "),
             "{e}"
         );
+        o.kind = DaemonKind::Head {
+            port: 1,
+            redis_address: Some("r:6380".into()),
+        };
+        assert_eq!(spec_of(&o).unwrap().redis.as_deref(), Some("r:6380"));
         o.kind = DaemonKind::Head {
             port: 1,
             redis_address: None,

@@ -201,7 +201,16 @@ pub enum StoreError {
     /// All 65,535 node ids are used.
     #[error("no node id left: all {0} ids are in use")]
     IdsExhausted(u32),
-    /// The backend failed (a lost Redis connection, later).
+    /// The backend failed.
     #[error("metadata store: {0}")]
     Backend(String),
+    /// The Redis server failed: unreachable, not Redis, gone, or holding a record this build
+    /// cannot read.
+    #[error("Redis at {address}: {message}")]
+    Redis {
+        /// The server's `HOST:PORT`.
+        address: String,
+        /// What went wrong, on one line.
+        message: String,
+    },
 }

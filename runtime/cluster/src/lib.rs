@@ -52,6 +52,7 @@ mod head;
 mod listener;
 mod node;
 mod protocol;
+mod redis_store;
 mod store;
 
 pub use auth::{
@@ -74,4 +75,5 @@ pub use head::{DEFAULT_NODE_TIMEOUT, HEARTBEAT_PERIOD};
 pub use listener::MAX_CONNECTIONS;
 pub use node::DEFAULT_RECONNECT;
 pub use protocol::*;
+pub use redis_store::{RedisStore, DEFAULT_REDIS_PREFIX, REDIS_TIMEOUT};
 pub use store::{node_statuses, InMemoryStore, MetadataStore};

@@ -210,12 +210,14 @@ pub(crate) struct Joined {
     pub(crate) timeout: Duration,
 }
 
-/// Connects to the head (bounded), proves the token and registers.
+/// Connects to the head (bounded), proves the token and registers: as a new node, or as
+/// `previous` when the node lost its head (a head restarted on Redis gives that id back).
 pub(crate) async fn join_head(
     head: &str,
     token: &AuthToken,
     address: &str,
     resources: &Resources,
+    previous: Option<NodeId>,
 ) -> Result<Joined, ClusterError> {
     let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(head)).await {
         Ok(Ok(s)) => s,
@@ -237,15 +239,20 @@ pub(crate) async fn join_head(
     };
     let _ = stream.set_nodelay(true);
     connect_async(&mut stream, token, Role::Node, head).await?;
-    frame::write_msg(
-        &mut stream,
-        &NodeToHead::Register {
+    let first = match previous {
+        None => NodeToHead::Register {
             address: address.to_string(),
             resources: resources.clone(),
         },
-    )
-    .await
-    .map_err(|e| ClusterError::frame(head, e))?;
+        Some(node_id) => NodeToHead::Rejoin {
+            node_id,
+            address: address.to_string(),
+            resources: resources.clone(),
+        },
+    };
+    frame::write_msg(&mut stream, &first)
+        .await
+        .map_err(|e| ClusterError::frame(head, e))?;
     let reply: HeadToNode = frame::read_msg(&mut stream, MAX_FRAME, CONNECT_TIMEOUT)
         .await
         .map_err(|e| ClusterError::frame(head, e))?;
@@ -336,7 +343,8 @@ pub(crate) async fn run_node(
             );
             let deadline = Instant::now() + cfg.reconnect_for;
             loop {
-                match join_head(&cfg.head, &token, &cfg.address, &cfg.resources).await {
+                let previous = Some(joined.node_id);
+                match join_head(&cfg.head, &token, &cfg.address, &cfg.resources, previous).await {
                     Ok(j) => {
                         info!("rejoined the head at {} as node {}", cfg.head, j.node_id);
                         joined = j;

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 /// The version of this protocol; peers of another version are refused at the handshake.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A resource name (`CPU`, `GPU`, custom) to its quantity.
 pub type Resources = BTreeMap<String, f64>;
@@ -162,8 +162,11 @@ pub enum ClusterEvent {
         /// How it ended.
         exit: WorkerExit,
     },
-    /// The connection to the head is gone; no further events come.
+    /// The connection to the head is gone; node events stop until the driver rejoins.
     HeadLost,
+    /// The driver rejoined its head with its id (a head restarted on Redis); node events
+    /// go on, and what changed meanwhile came before this as `NodeAdded`/`NodeDead`.
+    HeadRejoined,
 }
 
 /// How a worker process ended.
@@ -198,6 +201,16 @@ pub enum NodeToHead {
     },
     /// I am alive.
     Heartbeat,
+    /// The first message of a node that lost its head: join again, as `node_id` if the head
+    /// still knows it (a head restarted on a persistent store), else with a new id.
+    Rejoin {
+        /// The id the node had.
+        node_id: NodeId,
+        /// The node's worker-spawning address (`HOST:PORT`).
+        address: String,
+        /// What it offers.
+        resources: Resources,
+    },
 }
 
 /// Head -> node daemon.
@@ -247,6 +260,12 @@ pub enum DriverRequest {
     },
     /// The cluster status.
     Status,
+    /// The first request of a driver that lost its head: join again with the id it had,
+    /// which a head restarted on a persistent store grants; others answer an error.
+    Rejoin {
+        /// The driver's id.
+        node_id: NodeId,
+    },
 }
 
 /// Head -> driver.

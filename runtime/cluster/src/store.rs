@@ -1,12 +1,12 @@
 //! The cluster's metadata behind one interface: [`MetadataStore`], kept in memory by
-//! [`InMemoryStore`] (a Redis-backed store comes later, so that a restarted head finds its
-//! cluster again).
+//! [`InMemoryStore`] (the default: a restarted head starts a new cluster) or in a Redis
+//! server by [`RedisStore`](crate::RedisStore) (a restarted head finds its cluster again).
 //!
-//! Tables now: the id counter, nodes, and what each driver reports in use per node. Actors,
-//! object locations and the task table will be further tables of the same trait, each keyed
-//! by its id, so a backend maps each table to one hash.
+//! Tables now: the id counter, nodes, the drivers that joined, and what each driver reports
+//! in use per node. Actors, object locations and the task table will be further tables of the
+//! same trait, each keyed by its id, so a backend maps each table to one hash.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use parking_lot::Mutex;
 
@@ -36,6 +36,12 @@ pub trait MetadataStore: Send + Sync {
     fn clear_usage(&self, driver: NodeId) -> Result<(), StoreError>;
     /// The sum of every driver's usage, per node.
     fn usage(&self) -> Result<HashMap<NodeId, Resources>, StoreError>;
+    /// Records that `driver` joined (so a restarted head lets it rejoin with its id).
+    fn add_driver(&self, driver: NodeId) -> Result<(), StoreError>;
+    /// Forgets `driver` and everything it reported (it left).
+    fn remove_driver(&self, driver: NodeId) -> Result<(), StoreError>;
+    /// The drivers that joined and did not leave, by id.
+    fn drivers(&self) -> Result<Vec<NodeId>, StoreError>;
 }
 
 /// The nodes with what is available on each: total less the usage drivers report, at least 0.
@@ -72,6 +78,7 @@ pub struct InMemoryStore {
 struct Tables {
     last_id: NodeId,
     nodes: BTreeMap<NodeId, NodeInfo>,
+    drivers: BTreeSet<NodeId>,
     usage: HashMap<NodeId, HashMap<NodeId, Resources>>,
 }
 
@@ -151,6 +158,22 @@ impl MetadataStore for InMemoryStore {
         }
         Ok(sum)
     }
+
+    fn add_driver(&self, driver: NodeId) -> Result<(), StoreError> {
+        self.inner.lock().drivers.insert(driver);
+        Ok(())
+    }
+
+    fn remove_driver(&self, driver: NodeId) -> Result<(), StoreError> {
+        let mut t = self.inner.lock();
+        t.drivers.remove(&driver);
+        t.usage.remove(&driver);
+        Ok(())
+    }
+
+    fn drivers(&self) -> Result<Vec<NodeId>, StoreError> {
+        Ok(self.inner.lock().drivers.iter().copied().collect())
+    }
 }
 
 #[cfg(test)]
@@ -207,5 +230,19 @@ mod tests {
         assert_eq!(avail(&s), 2.5);
         s.set_usage(11, 1, Resources::new()).unwrap();
         assert_eq!(avail(&s), 4.0);
+    }
+
+    #[test]
+    fn a_driver_that_leaves_takes_its_usage_along() {
+        let s = InMemoryStore::new();
+        s.put_node(node(1, 4.0)).unwrap();
+        s.add_driver(3).unwrap();
+        s.add_driver(5).unwrap();
+        s.set_usage(3, 1, Resources::from([("CPU".into(), 1.0)]))
+            .unwrap();
+        assert_eq!(s.drivers().unwrap(), vec![3, 5]);
+        s.remove_driver(3).unwrap();
+        assert_eq!(s.drivers().unwrap(), vec![5]);
+        assert!(s.usage().unwrap().is_empty());
     }
 }
