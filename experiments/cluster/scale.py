@@ -33,6 +33,7 @@ import tempfile
 import time
 
 HEARTBEAT_PERIOD_S = 0.5
+NODE_RESOURCE = "scale_node_"
 
 
 def free_port():
@@ -110,7 +111,9 @@ class Cluster:
     def start_node(self, i):
         d = os.path.join(self.root, f"node{i}")
         self.dirs.append(d)
-        r = self.run(["start", "--address", self.address, "--num-cpus", "1", "--temp-dir", d])
+        # Its own custom resource lets the driver pin tasks to it (the spread round).
+        r = self.run(["start", "--address", self.address, "--num-cpus", "1",
+                      "--resources", json.dumps({f"{NODE_RESOURCE}{i:04}": 1}), "--temp-dir", d])
         m = re.search(r"Started a node \(node (\d+), pid (\d+)\) at (\S+) ", r.stdout)
         if not m:
             raise RuntimeError(f"unexpected `rllib start` output: {r.stdout}")
@@ -308,9 +311,11 @@ def wait_alive(c, n, limit_s=30):
     raise RuntimeError(f"fewer than {n} live nodes after {limit_s} s")
 
 
-def run_tasks(c, example, tasks, n):
+def run_tasks(c, example, tasks, n, spread):
+    """Two rounds from one new driver: the first starts its workers, the second reuses them."""
+    extra = ["--spread", NODE_RESOURCE] if spread else []
     r = subprocess.run([example, c.address, "--tasks", str(tasks), "--rounds", "2",
-                        "--expect-cpus", str(n)],
+                        "--expect-cpus", str(n), *extra],
                        env=c.env, capture_output=True, text=True, timeout=900,
                        stdin=subprocess.DEVNULL)
     if r.returncode != 0:
@@ -335,7 +340,8 @@ def one_size(args, n):
         row.update(heartbeat_times(c, args.strace_seconds))
         row.update(detect_silent_node(c))
         wait_alive(c, n)
-        row["tasks"] = run_tasks(c, args.example, args.tasks, n)
+        row["tasks"] = run_tasks(c, args.example, args.tasks, n, spread=False)
+        row["tasks_spread"] = run_tasks(c, args.example, args.tasks, n, spread=True)
         with open("/proc/loadavg") as f:
             row["loadavg_after"] = f.read().split()[0]
         return row
@@ -347,12 +353,12 @@ def fmt(x, spec):
     return "-" if x is None else format(x, spec)
 
 
-def table(rows):
-    out = ["| nodes | start all (s) | head CPU idle (%) | head CPU per heartbeat (us) | head ctx switches per heartbeat | head RSS / PSS (MiB) | all daemons PSS (MiB) | heartbeat RTT p50 / p99 (ms, strace) | head read-to-answer p50 (ms, strace) | silent node: head log / status shows dead (s) | 10,000 tasks cold / warm (s) | workers / nodes used |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+def table(rows, tasks):
+    out = [f"| nodes | start all (s) | head CPU idle (%) | head CPU per heartbeat (us) | head ctx switches per heartbeat | head RSS / PSS (MiB) | all daemons PSS (MiB) | heartbeat RTT p50 / p99 (ms, strace) | head read-to-answer p50 (ms, strace) | silent node: head log / status shows dead (s) | {tasks:,} tasks first-fit, cold / warm (s) | nodes used, warm | {tasks:,} tasks spread, cold / warm (s) | nodes used, warm |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         rt, sv = r.get("node_round_trip") or {}, r.get("head_service") or {}
-        t = r["tasks"]
+        t, sp = r["tasks"], r["tasks_spread"]
         out.append(
             f"| {r['nodes']} | {r['start_all_s']:.1f} | {r['head_cpu_percent']:.2f} "
             f"| {r['head_cpu_us_per_heartbeat']:.0f} | {r['head_context_switches_per_heartbeat']:.2f} "
@@ -361,8 +367,8 @@ def table(rows):
             f"| {fmt(rt.get('p50_ms'), '.2f')} / {fmt(rt.get('p99_ms'), '.2f')} "
             f"| {fmt(sv.get('p50_ms'), '.2f')} "
             f"| {fmt(r['head_log_declared_dead_s'], '.2f')} / {r['status_shows_dead_s']:.2f} "
-            f"| {t[0]['seconds']:.2f} / {t[-1]['seconds']:.2f} "
-            f"| {t[-1]['distinct_workers']} / {t[-1]['distinct_nodes']} |")
+            f"| {t[0]['seconds']:.2f} / {t[-1]['seconds']:.2f} | {t[-1]['distinct_nodes']} "
+            f"| {sp[0]['seconds']:.2f} / {sp[-1]['seconds']:.2f} | {sp[-1]['distinct_nodes']} |")
     return "\n".join(out)
 
 
@@ -393,7 +399,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
-    print(table(rows))
+    print(table(rows, args.tasks))
 
 
 if __name__ == "__main__":

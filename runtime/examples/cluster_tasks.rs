@@ -1,15 +1,21 @@
-//! `cargo run --release -p runtime --example cluster_tasks -- HOST:PORT [--tasks N] [--rounds R] [--expect-cpus C]`
+//! `cargo run --release -p runtime --example cluster_tasks -- HOST:PORT [--tasks N] [--rounds R] [--expect-cpus C] [--spread PREFIX]`
 //!
 //! Joins the cluster whose head is at `HOST:PORT` as a driver, then, `R` times (default 2),
 //! submits `N` tiny registered tasks at once (default 10,000) and waits for them all. Prints
 //! one JSON line per round: the seconds taken, tasks per second, and how many distinct
 //! worker processes and node daemons (the workers' parents) ran them. The first round
-//! includes starting a worker on every node; later rounds reuse them.
+//! includes starting the workers; later rounds reuse them.
+//!
+//! Each task asks for one CPU and goes, by default, to the first node with a CPU free (the
+//! runtime places in node order), so tiny tasks stay on the nodes that free up first. With
+//! `--spread PREFIX`, task `i` is pinned round-robin to the custom resources whose names
+//! start with `PREFIX` (give each node its own, e.g. `--resources '{"node7": 1}'`), so every
+//! node runs its share.
 //!
 //! This binary is also the worker executable the nodes start, so it must exist at the same
 //! path on every node (on one machine it does).
 
-use runtime::{remote_fn, Runtime, RuntimeConfig};
+use runtime::{remote_fn, Resources, Runtime, RuntimeConfig};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -25,12 +31,13 @@ struct Args {
     tasks: u64,
     rounds: u32,
     expect_cpus: Option<f64>,
+    spread: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let mut address = None;
-    let (mut tasks, mut rounds, mut expect_cpus) = (10_000, 2, None);
+    let (mut tasks, mut rounds, mut expect_cpus, mut spread) = (10_000, 2, None, None);
     while let Some(a) = it.next() {
         let mut value = |flag: &str| it.next().ok_or(format!("{flag} needs a value"));
         match a.as_str() {
@@ -43,16 +50,19 @@ fn parse() -> Result<Args, String> {
                         .map_err(|e| format!("--expect-cpus: {e}"))?,
                 )
             }
+            "--spread" => spread = Some(value(&a)?),
             _ if a.starts_with('-') => return Err(format!("unknown flag {a}")),
             _ => address = Some(a),
         }
     }
     Ok(Args {
-        address: address
-            .ok_or("usage: cluster_tasks HOST:PORT [--tasks N] [--rounds R] [--expect-cpus C]")?,
+        address: address.ok_or(
+            "usage: cluster_tasks HOST:PORT [--tasks N] [--rounds R] [--expect-cpus C] [--spread PREFIX]",
+        )?,
         tasks,
         rounds,
         expect_cpus,
+        spread,
     })
 }
 
@@ -73,7 +83,23 @@ fn run(args: &Args) -> Result<(), String> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    let cpus = rt.cluster_resources().cpu;
+    let total = rt.cluster_resources();
+    let cpus = total.cpu;
+    let mut pins: Vec<&String> = match &args.spread {
+        Some(prefix) => total
+            .custom
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .collect(),
+        None => Vec::new(),
+    };
+    pins.sort();
+    if args.spread.is_some() && pins.is_empty() {
+        return Err(format!(
+            "no custom resource starts with {:?}",
+            args.spread.as_deref().unwrap_or_default()
+        ));
+    }
     eprintln!(
         "joined {} in {:.3} s: {cpus} CPUs",
         args.address,
@@ -82,7 +108,14 @@ fn run(args: &Args) -> Result<(), String> {
     for round in 1..=args.rounds {
         let t0 = Instant::now();
         let refs = (0..args.tasks)
-            .map(|i| rt.task(&whoami, (i,)).submit())
+            .map(|i| {
+                let task = rt.task(&whoami, (i,));
+                match pins.get(i as usize % pins.len().max(1)) {
+                    Some(name) => task.resources(Resources::cpus(1.0).with(name, 1.0)),
+                    None => task,
+                }
+                .submit()
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("submit: {e}"))?;
         let submitted = t0.elapsed();
@@ -94,7 +127,8 @@ fn run(args: &Args) -> Result<(), String> {
         let workers: HashSet<u32> = out.iter().map(|r| r.1).collect();
         let nodes: HashSet<u32> = out.iter().map(|r| r.2).collect();
         println!(
-            "{{\"round\": {round}, \"tasks\": {}, \"cluster_cpus\": {cpus}, \"seconds\": {secs:.3}, \"submit_seconds\": {:.3}, \"tasks_per_s\": {:.0}, \"distinct_workers\": {}, \"distinct_nodes\": {}}}",
+            "{{\"placement\": \"{}\", \"round\": {round}, \"tasks\": {}, \"cluster_cpus\": {cpus}, \"seconds\": {secs:.3}, \"submit_seconds\": {:.3}, \"tasks_per_s\": {:.0}, \"distinct_workers\": {}, \"distinct_nodes\": {}}}",
+            if pins.is_empty() { "first-fit" } else { "spread" },
             args.tasks,
             submitted.as_secs_f64(),
             args.tasks as f64 / secs,
