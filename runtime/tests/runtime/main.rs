@@ -11,6 +11,7 @@ mod harness;
 mod introspection;
 mod multinode;
 mod nested;
+mod netns;
 mod process;
 mod scheduling;
 mod tasks;
@@ -22,6 +23,10 @@ fn main() {
     if args.get(1).map(String::as_str) == Some(cluster::DAEMON_SUBCOMMAND) {
         std::process::exit(cluster::run_daemon(args.get(2).map_or("", String::as_str)));
     }
+    // The network-namespace test runs this binary as its driver, inside a namespace.
+    if args.get(1).map(String::as_str) == Some(netns::DRIVER_SUBCOMMAND) {
+        std::process::exit(netns::driver_main(&args[2..]));
+    }
     let mut tests = Vec::new();
     tasks::tests(&mut tests);
     actors::tests(&mut tests);
@@ -31,5 +36,6 @@ fn main() {
     process::tests(&mut tests);
     nested::tests(&mut tests);
     multinode::tests(&mut tests);
+    netns::tests(&mut tests);
     harness::run(tests);
 }
