@@ -524,12 +524,12 @@ impl RuntimeHandle {
                 shard
                     .lock()
                     .iter()
-                    .filter(|(_, r)| filter.state.map_or(true, |st| r.state == st))
+                    .filter(|(_, r)| filter.state.is_none_or(|st| r.state == st))
                     .filter(|(_, r)| {
                         filter
                             .function
                             .as_ref()
-                            .map_or(true, |f| r.function.contains(f.as_str()))
+                            .is_none_or(|f| r.function.contains(f.as_str()))
                     })
                     .map(|(id, r)| r.info(*id, node)),
             );

@@ -581,7 +581,7 @@ impl Core {
                     .map(|o| {
                         s.objects
                             .get(o)
-                            .map_or(true, |e| !matches!(e.state, ObjState::Pending))
+                            .is_none_or(|e| !matches!(e.state, ObjState::Pending))
                     })
                     .collect();
                 if done.iter().filter(|d| **d).count() < k && !registered {
