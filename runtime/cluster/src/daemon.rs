@@ -214,6 +214,13 @@ fn spec_of(opts: &StartOptions) -> Result<DaemonSpec, ClusterError> {
             )
         })?,
     };
+    // The address is advertised to every peer: 0.0.0.0 would send them to themselves.
+    if ip.is_unspecified() {
+        return Err(bad(
+            "--node-ip-address",
+            format!("{ip} is not an address other machines can reach; give this machine's own IP"),
+        ));
+    }
     let mut resources = match &opts.resources {
         Some(j) => parse_resources(j)?,
         None => Resources::new(),
@@ -738,6 +745,20 @@ mod tests {
         assert_eq!(s.listen.port(), 0);
         assert_eq!(s.resources["GPU"], 1.0);
         assert_eq!(s.resources["x"], 3.0);
+    }
+
+    #[test]
+    fn an_unspecified_address_is_refused() {
+        for ip in ["0.0.0.0", "::"] {
+            let mut o = opts(DaemonKind::Head {
+                port: 7000,
+                redis_address: None,
+            });
+            o.node_ip_address = Some(ip.into());
+            let e = spec_of(&o).unwrap_err();
+            assert!(e.is_bad_input());
+            assert!(e.to_string().contains("--node-ip-address"), "{e}");
+        }
     }
 
     #[test]
