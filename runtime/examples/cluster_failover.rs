@@ -115,7 +115,11 @@ fn failover(rt: &Runtime, address: &str, task_secs: f64) {
     let mut actor_after = None;
     let mut actor_call = actor.method(&PID, ());
     while dead_after.is_none() || restarted_after.is_none() || actor_after.is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "failover hung");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "failover hung: dead {dead_after:?}, task restarted {restarted_after:?}, actor {actor_after:?} ({:?})",
+            rt.actor_info(actor.id())
+        );
         if dead_after.is_none() {
             let alive = cluster::status(address, &token)
                 .map(|s| s.nodes.iter().filter(|n| n.info.alive).count())
@@ -139,8 +143,9 @@ fn failover(rt: &Runtime, address: &str, task_secs: f64) {
         if actor_after.is_none() {
             match rt.get_timeout(&actor_call, Duration::from_millis(10)) {
                 Ok(pid) if pid != actor_pid => actor_after = Some(t0.elapsed()),
-                Ok(_) | Err(runtime::RuntimeError::Timeout(_)) => {}
-                Err(_) => actor_call = actor.method(&PID, ()),
+                Err(runtime::RuntimeError::Timeout(_)) => {}
+                // The old process answered before it died, or the call died with it: ask again.
+                Ok(_) | Err(_) => actor_call = actor.method(&PID, ()),
             }
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -148,7 +153,7 @@ fn failover(rt: &Runtime, address: &str, task_secs: f64) {
     let pid = rt.get(&task).expect("task finished elsewhere");
     let finished = t0.elapsed();
     assert_ne!(parent_of(pid), Some(daemon));
-    let s = |d: Option<Duration>| format!("{:.2} s", d.unwrap_or_default().as_secs_f64());
+    let s = |d: Option<Duration>| format!("{:.3} s", d.unwrap_or_default().as_secs_f64());
     println!("node declared dead after {}", s(dead_after));
     println!(
         "{task_secs} s task restarted elsewhere after {} / finished after {:.2} s",

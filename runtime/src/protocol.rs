@@ -27,9 +27,6 @@ pub(crate) const NONCE_ENV: &str = "RUNTIME_WORKER_NONCE";
 /// Largest frame accepted, so a corrupt length cannot make a process allocate without bound.
 pub(crate) const MAX_FRAME: usize = 1 << 31;
 
-/// Memory reserved up front for a frame; larger frames grow as their bytes arrive.
-const PREALLOCATE: usize = 64 << 20;
-
 /// A message from the driver.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum ToWorker {
@@ -349,8 +346,9 @@ pub(crate) fn read_frame<T: DeserializeOwned, R: Read>(r: &mut R) -> io::Result<
             "frame too large",
         ));
     }
-    // Reserve what is plausible now; the rest only as bytes actually arrive.
-    let mut buf = Vec::with_capacity(len.min(PREALLOCATE));
+    // The whole frame at once: pages are only touched as bytes arrive, so a bogus length costs
+    // address space, not memory, and a large value is not copied by growing the buffer.
+    let mut buf = Vec::with_capacity(len);
     r.take(len as u64).read_to_end(&mut buf)?;
     if buf.len() != len {
         return Err(io::Error::new(
