@@ -56,6 +56,30 @@ impl Cluster {
         finished(child.wait_with_output().unwrap())
     }
 
+    /// Starts `rllib train` on the cluster at `head`: PPO with two workers that hold a
+    /// `sampler` each, 30 iterations, results under `local`.
+    fn train_on(&self, head: &str, local: &Path) -> std::process::Child {
+        let cfg = cluster_ppo_config();
+        let mut args = train_args(
+            local,
+            "PPO",
+            "CartPole-v1",
+            &cfg,
+            r#"{"training_iteration": 30}"#,
+            &[],
+        );
+        args.extend(["--address", head]);
+        rllib_command(self.home.path(), &args)
+            .env("HOME", self.home.path())
+            .env_remove("RLLIB_AUTH_TOKEN")
+            .env_remove("RLLIB_ADDRESS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     fn rllib(&self, args: &[&str]) -> Run {
         self.rllib_env(args, &[])
     }
@@ -946,51 +970,21 @@ fn training_goes_on_when_a_node_with_workers_dies() {
     );
     let (a_pid, b_pid) = (pid_of(&a).unwrap(), pid_of(&b).unwrap());
     let local = c.home.path().join("r");
-    let cfg = cluster_ppo_config();
-    let mut args = train_args(
-        &local,
-        "PPO",
-        "CartPole-v1",
-        &cfg,
-        r#"{"training_iteration": 30}"#,
-        &[],
-    );
-    args.extend(["--address", head.as_str()]);
-    let mut child = rllib_command(c.home.path(), &args)
-        .env("HOME", c.home.path())
-        .env_remove("RLLIB_AUTH_TOKEN")
-        .env_remove("RLLIB_ADDRESS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = c.train_on(&head, &local);
     // Once a result line is written, the workers run on the first node (placement goes in
     // node order); that node dies: its daemon is killed with -9, its workers with it.
-    let started = eventually(Duration::from_secs(120), || {
-        trial_dirs(&local).first().is_some_and(|t| {
-            std::fs::read_to_string(t.join("result.json")).is_ok_and(|s| s.contains('\n'))
-        })
-    });
-    if !started {
-        let _ = child.kill();
-        panic!("no result line (hang guard)");
-    }
+    first_result(&mut child, &local);
     let workers_on_a = processes_mentioning("")
         .into_iter()
         .filter(|&p| parent_of(p) == Some(a_pid))
         .count();
     assert!(workers_on_a >= 1, "the workers run on node a");
     kill(a_pid, libc::SIGKILL);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("training did not finish after the node died (hang guard)");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let r = finished(child.wait_with_output().unwrap());
+    let r = finish_within(
+        child,
+        Duration::from_secs(300),
+        "training did not finish after the node died (hang guard)",
+    );
     r.ok();
     let res = results(&trial_dirs(&local)[0]);
     let last = res.last().unwrap();
@@ -1008,6 +1002,32 @@ fn training_goes_on_when_a_node_with_workers_dies() {
         "{st}"
     );
     assert!(alive(b_pid));
+}
+
+/// Waits until the run under `local` has written its first result line (kills it on a hang).
+fn first_result(child: &mut std::process::Child, local: &Path) {
+    let started = eventually(Duration::from_secs(120), || {
+        trial_dirs(local).first().is_some_and(|t| {
+            std::fs::read_to_string(t.join("result.json")).is_ok_and(|s| s.contains('\n'))
+        })
+    });
+    if !started {
+        let _ = child.kill();
+        panic!("no result line (hang guard)");
+    }
+}
+
+/// Waits for `child` to exit; a hang guard only, never a timed assertion.
+fn finish_within(mut child: std::process::Child, limit: Duration, what: &str) -> Run {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    finished(child.wait_with_output().unwrap())
 }
 
 /// The parent of a process, if it still runs.
@@ -1031,34 +1051,8 @@ fn training_goes_on_when_the_head_is_killed_and_restarted_on_redis() {
     );
     let a_pid = pid_of(&a).unwrap();
     let local = c.home.path().join("r");
-    let cfg = cluster_ppo_config();
-    let mut args = train_args(
-        &local,
-        "PPO",
-        "CartPole-v1",
-        &cfg,
-        r#"{"training_iteration": 30}"#,
-        &[],
-    );
-    args.extend(["--address", head.as_str()]);
-    let mut child = rllib_command(c.home.path(), &args)
-        .env("HOME", c.home.path())
-        .env_remove("RLLIB_AUTH_TOKEN")
-        .env_remove("RLLIB_ADDRESS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = eventually(Duration::from_secs(120), || {
-        trial_dirs(&local).first().is_some_and(|t| {
-            std::fs::read_to_string(t.join("result.json")).is_ok_and(|s| s.contains('\n'))
-        })
-    });
-    if !started {
-        let _ = child.kill();
-        panic!("no result line (hang guard)");
-    }
+    let mut child = c.train_on(&head, &local);
+    first_result(&mut child, &local);
     let head_pid = pid_of(&head_dir).unwrap();
     kill(head_pid, libc::SIGKILL);
     if !eventually(HANG, || !alive(head_pid)) {
@@ -1080,15 +1074,11 @@ fn training_goes_on_when_the_head_is_killed_and_restarted_on_redis() {
         let _ = child.kill();
         r.ok();
     }
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("training did not finish after the head restarted (hang guard)");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let r = finished(child.wait_with_output().unwrap());
+    let r = finish_within(
+        child,
+        Duration::from_secs(300),
+        "training did not finish after the head restarted (hang guard)",
+    );
     r.ok();
     let res = results(&trial_dirs(&local)[0]);
     let last = res.last().unwrap();

@@ -364,15 +364,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn node(id: NodeId, cpus: f64) -> NodeInfo {
-        NodeInfo {
-            node_id: id,
-            address: format!("127.0.0.1:{}", 5000 + id),
-            alive: true,
-            is_head: id == 1,
-            resources_total: Resources::from([("CPU".into(), cpus)]),
-        }
-    }
+    use crate::store::tests::node;
 
     #[test]
     fn a_second_store_on_the_same_server_finds_everything_and_never_reuses_an_id() {

@@ -177,10 +177,11 @@ impl MetadataStore for InMemoryStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn node(id: NodeId, cpus: f64) -> NodeInfo {
+    /// A node record for store tests.
+    pub(crate) fn node(id: NodeId, cpus: f64) -> NodeInfo {
         NodeInfo {
             node_id: id,
             address: format!("127.0.0.1:{}", 5000 + id),

@@ -147,7 +147,34 @@ fn parent_of(pid: u32) -> u32 {
     rest.split(' ').nth(1).unwrap().parse().unwrap()
 }
 
-fn on(name: &str) -> Resources {
+/// The seed's chain with its steps alternating between the places offering `a` and `b`,
+/// with no `get` between them; its result.
+pub fn chain_across(rt: &Runtime, file: &str) -> f64 {
+    let d = rt
+        .task(&load_data, (file.to_string(),))
+        .resources(on("a"))
+        .submit()
+        .unwrap();
+    let d = rt
+        .task(&normalize_data, (&d,))
+        .resources(on("b"))
+        .submit()
+        .unwrap();
+    let d = rt
+        .task(&extract_features, (&d,))
+        .resources(on("a"))
+        .submit()
+        .unwrap();
+    let loss = rt
+        .task(&compute_loss, (&d,))
+        .resources(on("b"))
+        .submit()
+        .unwrap();
+    rt.get(&loss).unwrap()
+}
+
+/// One CPU and one of `name` (pins a task to the nodes that offer `name`).
+pub fn on(name: &str) -> Resources {
     Resources::cpus(1.0).with(name, 1.0)
 }
 
@@ -193,27 +220,7 @@ fn cross_node() {
     );
 
     // A dependency chain that crosses nodes at every step, without a get between.
-    let d = rt
-        .task(&load_data, ("file.csv".to_string(),))
-        .resources(on("a"))
-        .submit()
-        .unwrap();
-    let d = rt
-        .task(&normalize_data, (&d,))
-        .resources(on("b"))
-        .submit()
-        .unwrap();
-    let d = rt
-        .task(&extract_features, (&d,))
-        .resources(on("a"))
-        .submit()
-        .unwrap();
-    let loss = rt
-        .task(&compute_loss, (&d,))
-        .resources(on("b"))
-        .submit()
-        .unwrap();
-    assert_eq!(rt.get(&loss).unwrap(), chain_local("file.csv"));
+    assert_eq!(chain_across(&rt, "file.csv"), chain_local("file.csv"));
 
     // An actor on node b: calls in order, in a process of that node.
     let actor = rt

@@ -8,8 +8,9 @@
 //! the network namespace of the thread that forked it); the driver is this binary again, run
 //! in namespace A with [`DRIVER_SUBCOMMAND`], so that every socket it opens is A's.
 
-use crate::common::{chain_local, compute_loss, extract_features, load_data, normalize_data};
+use crate::common::chain_local;
 use crate::harness::{one, Test};
+use crate::multinode::{chain_across, on};
 use runtime::{remote_fn, ActorClass, ActorMethod, Resources, Runtime, RuntimeConfig};
 use serde_json::{json, Value};
 use std::os::unix::fs::MetadataExt;
@@ -352,10 +353,6 @@ fn separate_namespaces() {
     assert_eq!(report["node_b_usage_seen"], true, "{report}");
 }
 
-fn on(name: &str) -> Resources {
-    Resources::cpus(1.0).with(name, 1.0)
-}
-
 remote_fn! {
     /// Squares its argument.
     pub fn square(x: i64) -> i64 { x * x }
@@ -411,27 +408,7 @@ pub fn driver_main(args: &[String]) -> i32 {
     );
 
     // Every step of the chain on the other namespace than the one before, no get between.
-    let d = rt
-        .task(&load_data, ("net.csv".to_string(),))
-        .resources(on("a"))
-        .submit()
-        .unwrap();
-    let d = rt
-        .task(&normalize_data, (&d,))
-        .resources(on("b"))
-        .submit()
-        .unwrap();
-    let d = rt
-        .task(&extract_features, (&d,))
-        .resources(on("a"))
-        .submit()
-        .unwrap();
-    let loss = rt
-        .task(&compute_loss, (&d,))
-        .resources(on("b"))
-        .submit()
-        .unwrap();
-    let chain = rt.get(&loss).unwrap();
+    let chain = chain_across(&rt, "net.csv");
     let chain_matches_local = chain == chain_local("net.csv");
 
     let actor = rt
