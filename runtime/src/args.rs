@@ -6,7 +6,7 @@
 
 use crate::ids::ObjectId;
 use crate::object_ref::{collect_refs, ErasedRef, ObjectRef};
-use crate::value::{decode, encode_value, read_as, Blob, Data, Serialized, Value};
+use crate::value::{decode_blob, encode_value, read_as, Blob, Data, Serialized, Value};
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 
@@ -53,14 +53,15 @@ fn take<T: Data>(slot: ArgSlot) -> Result<T, String> {
     }
 }
 
-fn encode<T: Data>(slot: &ArgSlot) -> Result<Vec<u8>, String> {
+fn encode<T: Data>(slot: &ArgSlot) -> Result<Blob, String> {
     match slot {
         ArgSlot::Owned(b, _) => b
             .downcast_ref::<T>()
             .ok_or_else(|| format!("argument is not a {}", std::any::type_name::<T>()))
-            .and_then(encode_value),
+            .and_then(encode_value)
+            .map(Blob::from),
         ArgSlot::Ready(v) => match v.downcast_ref::<T>() {
-            Some(x) => encode_value(x),
+            Some(x) => encode_value(x).map(Blob::from),
             None => v
                 .downcast_ref::<Serialized>()
                 .map(Serialized::pass_on)
@@ -76,7 +77,7 @@ fn wire<T: Data>(slot: ArgSlot) -> Result<WireArg, String> {
         other => {
             let (bytes, contained) = collect_refs(|| encode::<T>(&other));
             Ok(WireArg::Value {
-                bytes: Blob(bytes?),
+                bytes: bytes?,
                 contained,
             })
         }
@@ -84,7 +85,7 @@ fn wire<T: Data>(slot: ArgSlot) -> Result<WireArg, String> {
 }
 
 pub(crate) mod sealed {
-    use super::{ArgSlot, WireArg};
+    use super::{ArgSlot, Blob, WireArg};
 
     /// The methods of [`super::ArgTuple`].
     pub trait Args: Send + 'static + Sized {
@@ -93,9 +94,9 @@ pub(crate) mod sealed {
         /// Builds the tuple from resolved slots (thread mode).
         fn from_slots(v: Vec<ArgSlot>) -> Result<Self, String>;
         /// Serializes resolved slots for a worker process.
-        fn encode_slots(v: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String>;
+        fn encode_slots(v: &[ArgSlot]) -> Result<Vec<Blob>, String>;
         /// Deserializes arguments inside a worker process.
-        fn decode(b: &[Vec<u8>]) -> Result<Self, String>;
+        fn decode(b: &[Blob]) -> Result<Self, String>;
         /// Slots as a worker process sends them to the driver.
         fn to_wire(v: Vec<ArgSlot>) -> Result<Vec<WireArg>, String>;
     }
@@ -157,18 +158,18 @@ macro_rules! tuple_impls {
                 Ok(($(take::<$T>(it.next().ok_or("missing argument")?)?,)*))
             }
             #[allow(unused_variables)]
-            fn encode_slots(v: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String> {
+            fn encode_slots(v: &[ArgSlot]) -> Result<Vec<Blob>, String> {
                 if v.len() != $len {
                     return Err(format!("expected {} arguments, got {}", $len, v.len()));
                 }
                 Ok(vec![$(encode::<$T>(&v[$i])?),*])
             }
             #[allow(unused_variables)]
-            fn decode(b: &[Vec<u8>]) -> Result<Self, String> {
+            fn decode(b: &[Blob]) -> Result<Self, String> {
                 if b.len() != $len {
                     return Err(format!("expected {} arguments, got {}", $len, b.len()));
                 }
-                Ok(($(decode::<$T>(&b[$i])?,)*))
+                Ok(($(decode_blob::<$T>(&b[$i])?,)*))
             }
             #[allow(unused_mut, unused_variables)]
             fn to_wire(v: Vec<ArgSlot>) -> Result<Vec<WireArg>, String> {

@@ -133,7 +133,7 @@ impl Client {
             &mut io.w,
             &FromWorker::Done {
                 task,
-                result: result.map(Blob),
+                result: result.map(Blob::from),
                 released,
             },
         )?;
@@ -230,7 +230,7 @@ impl Client {
     /// Stores serialized bytes (with the ids of the refs inside them).
     pub fn put(&self, bytes: Vec<u8>, contained: Vec<ObjectId>) -> Result<ObjectId, RuntimeError> {
         self.object(Request::Put {
-            bytes: Blob(bytes),
+            bytes: Blob::from(bytes),
             contained,
         })
     }
@@ -245,10 +245,10 @@ impl Client {
         &self,
         ids: Vec<ObjectId>,
         timeout: Option<Duration>,
-    ) -> Result<Vec<Vec<u8>>, RuntimeError> {
+    ) -> Result<Vec<Blob>, RuntimeError> {
         let n = ids.len();
         match self.request(Request::Get { ids, timeout })? {
-            Reply::Values(Ok(v)) if v.len() == n => Ok(v.into_iter().map(|b| b.0).collect()),
+            Reply::Values(Ok(v)) if v.len() == n => Ok(v),
             Reply::Values(Ok(_)) => Err(RuntimeError::Protocol("wrong number of values".into())),
             Reply::Values(Err(e)) => Err(e.into()),
             other => Err(unexpected(&other)),

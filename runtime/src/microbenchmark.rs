@@ -85,7 +85,7 @@ pub const RAY_CLUSTER_REFERENCE: &[(&str, f64)] = &[
 
 crate::remote_fn! {
     /// Makes a 1 GB byte array on the node it runs on (zeroed, as `np.zeros` in Ray's test).
-    fn one_gigabyte() -> Blob { Blob(vec![0u8; GIGABYTE]) }
+    fn one_gigabyte() -> Blob { Blob::from(vec![0u8; GIGABYTE]) }
 }
 
 /// Bytes in the cross-node transfer row.
@@ -183,7 +183,7 @@ pub fn run_config(
         "single client put gigabytes",
         &mut || {
             // A copy into the store, as Ray's put copies into shared memory...
-            let r = h.put(Blob(big.clone()));
+            let r = h.put(Blob::from(big.clone()));
             if process {
                 // ...and, with worker processes, the bytes delivered to one.
                 let n = h.get(&h.remote(&received_len, (&r,)))?;

@@ -451,7 +451,7 @@ fn run_remote(
         &ToWorker::RunTask {
             task: id,
             function: function.to_string(),
-            args: args.into_iter().map(Blob).collect(),
+            args,
         },
         session,
     );
@@ -464,7 +464,7 @@ fn run_remote(
             // Decoded before the worker's refs are released: refs inside the result are
             // counted by the driver first.
             let result = match done.result {
-                Ok(bytes) => with_ref_serde(&core_serde, || f.decode_result(&bytes.0))
+                Ok(bytes) => with_ref_serde(&core_serde, || f.decode_result(&bytes))
                     .map_err(|e| RuntimeError::Serialization(format!("{function}: {e}"))),
                 Err(msg) => Err(failed(msg)),
             };
@@ -528,7 +528,7 @@ fn start_actor_process(
     procs: &Procs,
     session: &Arc<Session>,
     class: &'static dyn ErasedClass,
-    args: &[Vec<u8>],
+    args: &[Blob],
     task: TaskId,
 ) -> Result<Conn, String> {
     let mut conn =
@@ -538,7 +538,7 @@ fn start_actor_process(
         &ToWorker::CreateActor {
             task,
             class: class.name().to_string(),
-            args: args.iter().cloned().map(Blob).collect(),
+            args: args.to_vec(),
         },
         session,
     );
@@ -613,7 +613,7 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
     let t0 = core.now();
     let mut dead: Option<RuntimeError> = dead_reason.map(died);
     let mut conn: Option<Conn> = None;
-    let mut ctor_args: Vec<Vec<u8>> = Vec::new();
+    let mut ctor_args: Vec<Blob> = Vec::new();
     let class_entry = match ctor {
         ActorCtor::Class(c) => Some(c),
         ActorCtor::Closure(_) => None,
@@ -693,7 +693,7 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
                 debug_assert_eq!(f.task, done.task);
                 let t2 = core.now();
                 let result = match done.result {
-                    Ok(b) => with_ref_serde(&core_serde, || f.method.decode_result(&b.0))
+                    Ok(b) => with_ref_serde(&core_serde, || f.method.decode_result(&b))
                         .map_err(RuntimeError::Serialization),
                     Err(m) => Err(RuntimeError::TaskFailed {
                         function: f.method.name().to_string(),
@@ -858,7 +858,7 @@ fn process_actor_main(core: Arc<Core>, procs: Arc<Procs>, spec: TaskSpec) {
         let sent = c.send(&ToWorker::CallMethod {
             task: call.task_id,
             method: method.name().to_string(),
-            args: args.into_iter().map(Blob).collect(),
+            args,
         });
         inflight.push_back(InFlight {
             task: call.task_id,

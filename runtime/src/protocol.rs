@@ -336,6 +336,7 @@ pub(crate) fn write_frame<T: Serialize, W: Write>(w: &mut W, msg: &T) -> io::Res
 }
 
 /// Reads one frame; a frame too large, cut short or not decoding is an `InvalidData` error.
+/// The values inside share the frame's buffer.
 pub(crate) fn read_frame<T: DeserializeOwned, R: Read>(r: &mut R) -> io::Result<T> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len)?;
@@ -346,17 +347,17 @@ pub(crate) fn read_frame<T: DeserializeOwned, R: Read>(r: &mut R) -> io::Result<
             "frame too large",
         ));
     }
-    // The whole frame at once: pages are only touched as bytes arrive, so a bogus length costs
-    // address space, not memory, and a large value is not copied by growing the buffer.
-    let mut buf = Vec::with_capacity(len);
-    r.take(len as u64).read_to_end(&mut buf)?;
-    if buf.len() != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "frame cut short",
-        ));
-    }
-    postcard::from_bytes(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    // The whole frame at once, zeroed by the kernel page by page as bytes arrive (no memset
+    // pass, and a bogus length costs address space, not memory), never grown or copied.
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => io::Error::new(e.kind(), "frame cut short"),
+        _ => e,
+    })?;
+    // Byte strings inside the frame (values) keep pointing into it: read once, never copied.
+    let buf = bytes::Bytes::from(buf);
+    crate::value::sharing(&buf, || postcard::from_bytes(&buf))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]
@@ -376,7 +377,7 @@ mod tests {
             &ToWorker::RunTask {
                 task: task(7),
                 function: "f".into(),
-                args: vec![Blob(vec![1, 2]), Blob(vec![])],
+                args: vec![Blob::from(vec![1, 2]), Blob::default()],
             },
         )
         .unwrap();
@@ -399,6 +400,39 @@ mod tests {
             FromWorker::Done { .. }
         ));
         assert!(read_frame::<FromWorker, _>(&mut r).is_err());
+    }
+
+    #[test]
+    fn values_share_the_frame_they_arrived_in() {
+        let (a, b) = (vec![1u8; 1000], vec![2u8; 3000]);
+        let mut buf = Vec::new();
+        write_frame(
+            &mut buf,
+            &ToWorker::RunTask {
+                task: task(1),
+                function: "f".into(),
+                args: vec![Blob::from(a.clone()), Blob::from(b.clone())],
+            },
+        )
+        .unwrap();
+        let ToWorker::RunTask { args, .. } = read_frame::<ToWorker, _>(&mut &buf[..]).unwrap()
+        else {
+            panic!("not a task")
+        };
+        assert_eq!((&args[0][..], &args[1][..]), (&a[..], &b[..]));
+        // Read in place: the second value starts right after the first and its 2-byte length.
+        assert_eq!(
+            args[1].as_ptr() as usize,
+            args[0].as_ptr() as usize + 1000 + 2
+        );
+        // A value decoded from a blob points into that blob too.
+        let outer = Blob::from(crate::value::encode_value(&Blob::from(b.clone())).unwrap());
+        let inner: Blob = crate::value::decode_blob(&outer).unwrap();
+        assert_eq!(&inner[..], &b[..]);
+        assert_eq!(inner.as_ptr() as usize, outer.as_ptr() as usize + 2);
+        // Outside a decode nothing is shared: a plain decode copies.
+        let copied: Blob = crate::value::decode(&outer).unwrap();
+        assert_ne!(copied.as_ptr(), inner.as_ptr());
     }
 
     #[test]

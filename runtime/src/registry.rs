@@ -3,7 +3,7 @@
 
 use crate::args::{ArgSlot, ArgTuple, WireArg};
 use crate::error::TaskError;
-use crate::value::{codec, encode_value, Codec, Data, Value};
+use crate::value::{codec, encode_value, Blob, Codec, Data, Value};
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -15,13 +15,13 @@ pub(crate) trait ErasedFn: Send + Sync {
     /// Runs with resolved arguments (thread mode).
     fn invoke(&self, args: Vec<ArgSlot>) -> Result<Value, TaskError>;
     /// Serializes resolved arguments for a worker process.
-    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String>;
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Blob>, String>;
     /// Arguments as a worker process sends them to the driver (refs stay refs).
     fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String>;
     /// Runs inside a worker process on serialized arguments, returning the serialized result.
-    fn invoke_bytes(&self, args: &[Vec<u8>]) -> Result<Vec<u8>, TaskError>;
+    fn invoke_bytes(&self, args: &[Blob]) -> Result<Vec<u8>, TaskError>;
     /// Deserializes a worker process's result into a stored value.
-    fn decode_result(&self, b: &[u8]) -> Result<Value, String>;
+    fn decode_result(&self, b: &Blob) -> Result<Value, String>;
     /// How to serialize its result (for `get` in a worker process, and its size).
     fn result_codec(&self) -> &'static dyn Codec;
 }
@@ -33,11 +33,11 @@ pub(crate) trait ErasedClass: Send + Sync {
     /// Builds the state from resolved arguments (thread mode).
     fn construct(&self, args: Vec<ArgSlot>) -> Result<Box<dyn Any + Send>, TaskError>;
     /// Serializes constructor arguments for a worker process.
-    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String>;
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Blob>, String>;
     /// Arguments as a worker process sends them to the driver (refs stay refs).
     fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String>;
     /// Builds the state inside a worker process.
-    fn construct_bytes(&self, args: &[Vec<u8>]) -> Result<Box<dyn Any + Send>, TaskError>;
+    fn construct_bytes(&self, args: &[Blob]) -> Result<Box<dyn Any + Send>, TaskError>;
 }
 
 /// Type-erased view of an actor method.
@@ -47,17 +47,17 @@ pub(crate) trait ErasedMethod: Send + Sync {
     /// Runs on the state with resolved arguments (thread mode).
     fn invoke(&self, state: &mut (dyn Any + Send), args: Vec<ArgSlot>) -> Result<Value, TaskError>;
     /// Serializes resolved arguments for a worker process.
-    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String>;
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Blob>, String>;
     /// Arguments as a worker process sends them to the driver (refs stay refs).
     fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String>;
     /// Runs inside a worker process.
     fn invoke_bytes(
         &self,
         state: &mut (dyn Any + Send),
-        args: &[Vec<u8>],
+        args: &[Blob],
     ) -> Result<Vec<u8>, TaskError>;
     /// Deserializes a worker process's result into a stored value.
-    fn decode_result(&self, b: &[u8]) -> Result<Value, String>;
+    fn decode_result(&self, b: &Blob) -> Result<Value, String>;
     /// How to serialize its result.
     fn result_codec(&self) -> &'static dyn Codec;
 }
@@ -117,18 +117,18 @@ impl<Args: ArgTuple, R: Data> ErasedFn for RemoteFn<Args, R> {
         let a = Args::from_slots(args).map_err(TaskError)?;
         self.call_local(a).map(|r| Arc::new(r) as Value)
     }
-    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String> {
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Blob>, String> {
         Args::encode_slots(args)
     }
     fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String> {
         Args::to_wire(args)
     }
-    fn invoke_bytes(&self, args: &[Vec<u8>]) -> Result<Vec<u8>, TaskError> {
+    fn invoke_bytes(&self, args: &[Blob]) -> Result<Vec<u8>, TaskError> {
         let a = Args::decode(args).map_err(TaskError)?;
         let r = self.call_local(a)?;
         encode_value(&r).map_err(TaskError)
     }
-    fn decode_result(&self, b: &[u8]) -> Result<Value, String> {
+    fn decode_result(&self, b: &Blob) -> Result<Value, String> {
         crate::value::decode_value::<R>(b)
     }
     fn result_codec(&self) -> &'static dyn Codec {
@@ -165,13 +165,13 @@ impl<A: Send + 'static, Args: ArgTuple> ErasedClass for ActorClass<A, Args> {
         let a = Args::from_slots(args).map_err(TaskError)?;
         Ok(Box::new((self.ctor)(a)))
     }
-    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String> {
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Blob>, String> {
         Args::encode_slots(args)
     }
     fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String> {
         Args::to_wire(args)
     }
-    fn construct_bytes(&self, args: &[Vec<u8>]) -> Result<Box<dyn Any + Send>, TaskError> {
+    fn construct_bytes(&self, args: &[Blob]) -> Result<Box<dyn Any + Send>, TaskError> {
         let a = Args::decode(args).map_err(TaskError)?;
         Ok(Box::new((self.ctor)(a)))
     }
@@ -227,7 +227,7 @@ impl<A: Send + 'static, Args: ArgTuple, R: Data> ErasedMethod for ActorMethod<A,
         let s = self.state(state)?;
         self.call(s, a).map(|r| Arc::new(r) as Value)
     }
-    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Vec<u8>>, String> {
+    fn encode_args(&self, args: &[ArgSlot]) -> Result<Vec<Blob>, String> {
         Args::encode_slots(args)
     }
     fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String> {
@@ -236,14 +236,14 @@ impl<A: Send + 'static, Args: ArgTuple, R: Data> ErasedMethod for ActorMethod<A,
     fn invoke_bytes(
         &self,
         state: &mut (dyn Any + Send),
-        args: &[Vec<u8>],
+        args: &[Blob],
     ) -> Result<Vec<u8>, TaskError> {
         let a = Args::decode(args).map_err(TaskError)?;
         let s = self.state(state)?;
         let r = self.call(s, a)?;
         encode_value(&r).map_err(TaskError)
     }
-    fn decode_result(&self, b: &[u8]) -> Result<Value, String> {
+    fn decode_result(&self, b: &Blob) -> Result<Value, String> {
         crate::value::decode_value::<R>(b)
     }
     fn result_codec(&self) -> &'static dyn Codec {

@@ -20,7 +20,7 @@ use crate::resources::Resources;
 use crate::runtime_core::{thread_core, Core, Executor};
 use crate::task::{ClosureBody, TaskBody, TaskFilter, TaskInfo, CURRENT_TASK};
 use crate::thread_executor::ThreadExecutor;
-use crate::value::{codec, decode_value, encode_value, Data, Serialized, Value};
+use crate::value::{codec, decode_value, encode_value, Blob, Data, Serialized, Value};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -349,7 +349,7 @@ impl RuntimeHandle {
     }
 
     /// Bytes read as a value; refs inside count for whoever reads them.
-    fn decode_bytes(&self, d: Decoder, b: &[u8], id: ObjectId) -> Result<Value, RuntimeError> {
+    fn decode_bytes(&self, d: Decoder, b: &Blob, id: ObjectId) -> Result<Value, RuntimeError> {
         let r = match &self.backend {
             Backend::Local(core) => {
                 let serde: Arc<dyn RefSerde> = core.clone();

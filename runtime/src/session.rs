@@ -134,13 +134,13 @@ impl Session {
                     })
                 }
                 WireArg::Value { bytes, contained } => {
-                    Ok(ArgSlot::Ready(self.serialized(bytes.0, contained)))
+                    Ok(ArgSlot::Ready(self.serialized(bytes, contained)))
                 }
             })
             .collect()
     }
 
-    fn serialized(&self, bytes: Vec<u8>, contained: Vec<ObjectId>) -> Value {
+    fn serialized(&self, bytes: Blob, contained: Vec<ObjectId>) -> Value {
         let pins = contained
             .into_iter()
             .filter_map(|id| self.core.add_ref(id))
@@ -182,7 +182,7 @@ impl Session {
             })()),
             Request::Put { bytes, contained } => {
                 let size = bytes.0.len();
-                let v = self.serialized(bytes.0, contained);
+                let v = self.serialized(bytes, contained);
                 object(Ok(core.put_value(v, Some(serialized_codec()), Some(size))))
             }
             Request::Get { ids, timeout } => Reply::Values(
@@ -302,7 +302,7 @@ impl Session {
                             .map_err(|e| RuntimeError::Serialization(format!("{id}: {e}")))?
                     }
                 };
-                Ok(Blob(bytes))
+                Ok(bytes)
             })
             .collect()
     }

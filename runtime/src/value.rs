@@ -3,8 +3,10 @@
 
 use crate::ids::ObjectId;
 use crate::object_ref::{note_serialized, token_for_deserialized, ErasedRef, ObjectRef};
+use bytes::Bytes;
 use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize};
 use std::any::Any;
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -19,7 +21,7 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Data for T
 /// as whichever type asks for it. The refs it contains stay alive as long as it does.
 pub(crate) struct Serialized {
     /// The postcard encoding.
-    pub bytes: Vec<u8>,
+    pub bytes: Blob,
     /// Tokens of the refs inside the bytes.
     pub pins: Vec<ErasedRef>,
 }
@@ -31,7 +33,7 @@ impl Serialized {
     }
 
     /// The bytes, to pass on as they are; the refs inside are noted as serialized again.
-    pub fn pass_on(&self) -> Vec<u8> {
+    pub fn pass_on(&self) -> Blob {
         for id in self.contained() {
             note_serialized(id);
         }
@@ -40,14 +42,59 @@ impl Serialized {
 }
 
 /// Bytes on the wire, written as one byte string (serde writes a `Vec<u8>` byte by byte).
+/// Shared, not copied: a clone is a reference count, and one decoded inside [`sharing`] points
+/// into the buffer it was read from (a 1 GB value read off a socket is never copied again).
 /// Nominally `pub` because `WireArg` carries it; the module is private.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Blob(pub Vec<u8>);
+pub struct Blob(pub Bytes);
+
+impl From<Vec<u8>> for Blob {
+    fn from(v: Vec<u8>) -> Blob {
+        Blob(Bytes::from(v))
+    }
+}
+
+impl std::ops::Deref for Blob {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 impl Serialize for Blob {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_bytes(&self.0)
     }
+}
+
+thread_local! {
+    /// Buffers being decoded on this thread, innermost last (see [`sharing`]).
+    static SOURCES: RefCell<Vec<Bytes>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` (a decode of `b`'s bytes) so that byte strings inside `b` become [`Blob`]s that
+/// share `b`'s memory instead of copies of it.
+pub(crate) fn sharing<R>(b: &Bytes, f: impl FnOnce() -> R) -> R {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            SOURCES.with(|s| s.borrow_mut().pop());
+        }
+    }
+    SOURCES.with(|s| s.borrow_mut().push(b.clone()));
+    let _pop = Pop;
+    f()
+}
+
+/// `v` as a slice of the buffer being decoded that holds it, if one does.
+fn shared(v: &[u8]) -> Option<Bytes> {
+    let (start, end) = (v.as_ptr() as usize, v.as_ptr() as usize + v.len());
+    SOURCES.with(|s| {
+        s.borrow().iter().rev().find_map(|b| {
+            let (lo, hi) = (b.as_ptr() as usize, b.as_ptr() as usize + b.len());
+            (lo <= start && end <= hi).then(|| b.slice(start - lo..end - lo))
+        })
+    })
 }
 
 impl<'de> Deserialize<'de> for Blob {
@@ -59,13 +106,16 @@ impl<'de> Deserialize<'de> for Blob {
                 f.write_str("a byte string")
             }
             fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Blob, E> {
-                Ok(Blob(v.to_vec()))
+                if v.is_empty() {
+                    return Ok(Blob::default());
+                }
+                Ok(Blob(shared(v).unwrap_or_else(|| Bytes::copy_from_slice(v))))
             }
             fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
-                Ok(Blob(v))
+                Ok(Blob::from(v))
             }
         }
-        d.deserialize_byte_buf(V)
+        d.deserialize_bytes(V)
     }
 }
 
@@ -79,9 +129,14 @@ pub(crate) fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, String> {
     postcard::from_bytes(b).map_err(|e| e.to_string())
 }
 
+/// Deserializes a blob, sharing its memory with the byte strings inside it.
+pub(crate) fn decode_blob<T: DeserializeOwned>(b: &Blob) -> Result<T, String> {
+    sharing(&b.0, || decode(&b.0))
+}
+
 /// Deserializes bytes into a stored value of type `T` (a [`crate::object_ref::Decoder`]).
-pub(crate) fn decode_value<T: Data>(b: &[u8]) -> Result<Value, String> {
-    decode::<T>(b).map(|v| Arc::new(v) as Value)
+pub(crate) fn decode_value<T: Data>(b: &Blob) -> Result<Value, String> {
+    decode_blob::<T>(b).map(|v| Arc::new(v) as Value)
 }
 
 /// A stored value as type `T`: the value itself, or its bytes read as `T`.
@@ -90,7 +145,7 @@ pub(crate) fn read_as<T: Data>(v: &Value) -> Result<T, String> {
         return Ok(x.clone());
     }
     match v.downcast_ref::<Serialized>() {
-        Some(s) => decode::<T>(&s.bytes),
+        Some(s) => decode_blob::<T>(&s.bytes),
         None => Err(format!("value is not a {}", std::any::type_name::<T>())),
     }
 }
@@ -98,7 +153,7 @@ pub(crate) fn read_as<T: Data>(v: &Value) -> Result<T, String> {
 /// How to serialize a stored value without knowing its type (to send it to a worker process).
 pub(crate) trait Codec: Send + Sync {
     /// The value's bytes.
-    fn encode(&self, v: &Value) -> Result<Vec<u8>, String>;
+    fn encode(&self, v: &Value) -> Result<Blob, String>;
     /// Its serialized size, for the object table.
     fn size(&self, v: &Value) -> Option<usize>;
 }
@@ -106,9 +161,9 @@ pub(crate) trait Codec: Send + Sync {
 struct CodecOf<T>(PhantomData<fn() -> T>);
 
 impl<T: Data> Codec for CodecOf<T> {
-    fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
+    fn encode(&self, v: &Value) -> Result<Blob, String> {
         match v.downcast_ref::<T>() {
-            Some(x) => encode_value(x),
+            Some(x) => encode_value(x).map(Blob::from),
             None => match v.downcast_ref::<Serialized>() {
                 Some(s) => Ok(s.pass_on()),
                 None => Err(format!("value is not a {}", std::any::type_name::<T>())),
@@ -136,7 +191,7 @@ pub(crate) fn serialized_codec() -> &'static dyn Codec {
 struct SerializedCodec;
 
 impl Codec for SerializedCodec {
-    fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
+    fn encode(&self, v: &Value) -> Result<Blob, String> {
         v.downcast_ref::<Serialized>()
             .map(Serialized::pass_on)
             .ok_or_else(|| "value is not serialized".to_string())

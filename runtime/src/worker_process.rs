@@ -70,7 +70,6 @@ fn worker_loop(client: std::sync::Arc<Client>) -> io::Result<()> {
                 function,
                 args,
             } => {
-                let args: Vec<Vec<u8>> = args.into_iter().map(|b| b.0).collect();
                 CURRENT_TASK.set(Some(task));
                 let result = match reg.functions.get(function.as_str()) {
                     None => Err(format!(
@@ -82,7 +81,6 @@ fn worker_loop(client: std::sync::Arc<Client>) -> io::Result<()> {
                 (task, result, true)
             }
             ToWorker::CreateActor { task, class, args } => {
-                let args: Vec<Vec<u8>> = args.into_iter().map(|b| b.0).collect();
                 CURRENT_TASK.set(Some(task));
                 let result = match reg.classes.get(class.as_str()) {
                     None => Err(format!(
@@ -97,7 +95,6 @@ fn worker_loop(client: std::sync::Arc<Client>) -> io::Result<()> {
                 (task, result, false)
             }
             ToWorker::CallMethod { task, method, args } => {
-                let args: Vec<Vec<u8>> = args.into_iter().map(|b| b.0).collect();
                 CURRENT_TASK.set(Some(task));
                 let result = match (reg.methods.get(method.as_str()), actor.as_mut()) {
                     (None, _) => Err(format!(
