@@ -17,7 +17,7 @@ use crate::ids::{ActorId, ObjectId, TaskId};
 use crate::object_ref::{set_process_ref_serde, RefSerde, RefToken, ReleaseQueue};
 use crate::protocol::{read_frame, write_frame, FromWorker, Released, Reply, Request, ToWorker};
 use crate::resources::Resources;
-use crate::value::Blob;
+use crate::value::{Blob, WireValue};
 use crossbeam::queue::SegQueue;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -126,14 +126,14 @@ impl Client {
     }
 
     /// Reports a finished call with the refs dropped since the last message.
-    pub fn done(&self, task: TaskId, result: Result<Vec<u8>, String>) -> io::Result<()> {
+    pub fn done(&self, task: TaskId, result: Result<WireValue, String>) -> io::Result<()> {
         let released = self.released();
         let mut io = self.io.lock();
         write_frame(
             &mut io.w,
             &FromWorker::Done {
                 task,
-                result: result.map(Blob::from),
+                result,
                 released,
             },
         )?;

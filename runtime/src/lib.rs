@@ -130,7 +130,7 @@ pub use registry::{ActorClass, ActorMethod, Registration, RemoteFn};
 pub use resources::Resources;
 pub use runtime::{current, Runtime, RuntimeHandle, TaskBuilder};
 pub use task::{ArgInfo, TaskFilter, TaskInfo, TaskState};
-pub use value::Data;
+pub use value::{Blob, Data};
 pub use worker_process::worker_main_if_requested;
 
 #[doc(hidden)]

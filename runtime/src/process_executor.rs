@@ -30,7 +30,7 @@ use crate::scheduler::WorkerMsg;
 use crate::session::Session;
 use crate::task::{TaskBody, TaskSpec};
 use crate::timeline::{TaskEvent, WorkerTimeline};
-use crate::value::{Blob, Value};
+use crate::value::{Blob, Value, WireValue};
 use crossbeam::channel::{unbounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -227,7 +227,7 @@ impl Conn {
 /// A finished task, constructor or method call as the worker reported it.
 struct Done {
     task: TaskId,
-    result: Result<Blob, String>,
+    result: Result<WireValue, String>,
     released: Released,
 }
 

@@ -3,7 +3,7 @@
 
 use crate::args::{ArgSlot, ArgTuple, WireArg};
 use crate::error::TaskError;
-use crate::value::{codec, encode_value, Blob, Codec, Data, Value};
+use crate::value::{codec, from_wire, to_wire, Blob, Codec, Data, Value, WireValue};
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -19,9 +19,9 @@ pub(crate) trait ErasedFn: Send + Sync {
     /// Arguments as a worker process sends them to the driver (refs stay refs).
     fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String>;
     /// Runs inside a worker process on serialized arguments, returning the serialized result.
-    fn invoke_bytes(&self, args: &[Blob]) -> Result<Vec<u8>, TaskError>;
+    fn invoke_bytes(&self, args: &[Blob]) -> Result<WireValue, TaskError>;
     /// Deserializes a worker process's result into a stored value.
-    fn decode_result(&self, b: &Blob) -> Result<Value, String>;
+    fn decode_result(&self, b: &WireValue) -> Result<Value, String>;
     /// How to serialize its result (for `get` in a worker process, and its size).
     fn result_codec(&self) -> &'static dyn Codec;
 }
@@ -55,9 +55,9 @@ pub(crate) trait ErasedMethod: Send + Sync {
         &self,
         state: &mut (dyn Any + Send),
         args: &[Blob],
-    ) -> Result<Vec<u8>, TaskError>;
+    ) -> Result<WireValue, TaskError>;
     /// Deserializes a worker process's result into a stored value.
-    fn decode_result(&self, b: &Blob) -> Result<Value, String>;
+    fn decode_result(&self, b: &WireValue) -> Result<Value, String>;
     /// How to serialize its result.
     fn result_codec(&self) -> &'static dyn Codec;
 }
@@ -123,13 +123,13 @@ impl<Args: ArgTuple, R: Data> ErasedFn for RemoteFn<Args, R> {
     fn wire_args(&self, args: Vec<ArgSlot>) -> Result<Vec<WireArg>, String> {
         Args::to_wire(args)
     }
-    fn invoke_bytes(&self, args: &[Blob]) -> Result<Vec<u8>, TaskError> {
+    fn invoke_bytes(&self, args: &[Blob]) -> Result<WireValue, TaskError> {
         let a = Args::decode(args).map_err(TaskError)?;
         let r = self.call_local(a)?;
-        encode_value(&r).map_err(TaskError)
+        to_wire(r).map_err(TaskError)
     }
-    fn decode_result(&self, b: &Blob) -> Result<Value, String> {
-        crate::value::decode_value::<R>(b)
+    fn decode_result(&self, b: &WireValue) -> Result<Value, String> {
+        from_wire::<R>(b)
     }
     fn result_codec(&self) -> &'static dyn Codec {
         codec::<R>()
@@ -237,14 +237,14 @@ impl<A: Send + 'static, Args: ArgTuple, R: Data> ErasedMethod for ActorMethod<A,
         &self,
         state: &mut (dyn Any + Send),
         args: &[Blob],
-    ) -> Result<Vec<u8>, TaskError> {
+    ) -> Result<WireValue, TaskError> {
         let a = Args::decode(args).map_err(TaskError)?;
         let s = self.state(state)?;
         let r = self.call(s, a)?;
-        encode_value(&r).map_err(TaskError)
+        to_wire(r).map_err(TaskError)
     }
-    fn decode_result(&self, b: &Blob) -> Result<Value, String> {
-        crate::value::decode_value::<R>(b)
+    fn decode_result(&self, b: &WireValue) -> Result<Value, String> {
+        from_wire::<R>(b)
     }
     fn result_codec(&self) -> &'static dyn Codec {
         codec::<R>()

@@ -41,10 +41,10 @@ impl Serialized {
     }
 }
 
-/// Bytes on the wire, written as one byte string (serde writes a `Vec<u8>` byte by byte).
-/// Shared, not copied: a clone is a reference count, and one decoded inside [`sharing`] points
-/// into the buffer it was read from (a 1 GB value read off a socket is never copied again).
-/// Nominally `pub` because `WireArg` carries it; the module is private.
+/// Bytes that cross processes and nodes without being copied (what numpy arrays are to Ray's
+/// zero-copy serialization): a task that returns a `Blob` sends it as it is, with no encoding
+/// pass, and one read off a socket points into the buffer it arrived in. A clone shares the
+/// bytes. Serialized as one byte string (serde writes a `Vec<u8>` byte by byte).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Blob(pub Bytes);
 
@@ -116,6 +116,42 @@ impl<'de> Deserialize<'de> for Blob {
             }
         }
         d.deserialize_bytes(V)
+    }
+}
+
+/// A result as it crosses a process boundary: its postcard bytes, or a [`Blob`] sent as it
+/// is (a large buffer is not copied into an encoding first; the receiver takes it as is).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) enum WireValue {
+    /// The postcard encoding of the value.
+    Encoded(Blob),
+    /// The value, a `Blob`.
+    Raw(Blob),
+}
+
+/// `v` ready to send: a `Blob` goes as it is, anything else is encoded.
+pub(crate) fn to_wire<T: Data>(v: T) -> Result<WireValue, String> {
+    let mut slot = Some(v);
+    if let Some(b) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Blob>>() {
+        return Ok(WireValue::Raw(b.take().unwrap_or_default()));
+    }
+    match &slot {
+        Some(v) => encode_value(v).map(|b| WireValue::Encoded(Blob::from(b))),
+        None => Err("value already sent".into()),
+    }
+}
+
+/// A stored value of type `T` from what [`to_wire`] sent.
+pub(crate) fn from_wire<T: Data>(w: &WireValue) -> Result<Value, String> {
+    match w {
+        WireValue::Encoded(b) => decode_value::<T>(b),
+        WireValue::Raw(b) if std::any::TypeId::of::<T>() == std::any::TypeId::of::<Blob>() => {
+            Ok(Arc::new(b.clone()) as Value)
+        }
+        WireValue::Raw(_) => Err(format!(
+            "a Blob arrived where a {} was expected",
+            std::any::type_name::<T>()
+        )),
     }
 }
 

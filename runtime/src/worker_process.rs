@@ -7,6 +7,7 @@ use crate::error::panic_message;
 use crate::protocol::{ToWorker, ADDRESS_ENV, NONCE_ENV, SOCKET_ENV};
 use crate::registry::registry;
 use crate::task::CURRENT_TASK;
+use crate::value::{Blob, WireValue};
 use std::any::Any;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -88,7 +89,7 @@ fn worker_loop(client: std::sync::Arc<Client>) -> io::Result<()> {
                     )),
                     Some(c) => guarded(|| c.construct_bytes(&args).map_err(|e| e.0)).map(|s| {
                         actor = Some(s);
-                        Vec::new()
+                        WireValue::Encoded(Blob::default())
                     }),
                 };
                 CURRENT_TASK.set(None);

@@ -423,6 +423,10 @@ runtime::remote_fn! {
     pub fn gigabyte(fill: u8) -> Bytes { Bytes(vec![fill; GIB]) }
 }
 runtime::remote_fn! {
+    /// A gigabyte as the runtime's zero-copy `Blob`.
+    pub fn gigablob(fill: u8) -> runtime::Blob { runtime::Blob::from(vec![fill; GIB]) }
+}
+runtime::remote_fn! {
     /// The process's own id (to read its peak memory from /proc).
     pub fn my_pid() -> u32 { std::process::id() }
 }
@@ -464,6 +468,38 @@ fn gigabyte_crosses() {
         )
         .unwrap();
     let me = std::process::id();
+    let slack = 300 << 20;
+    // A Blob is never copied: each side holds the value and nothing more (first, while the
+    // peaks are still low).
+    let (driver_before, driver_rss) = (peak_rss(me), current_rss(me));
+    let r = rt
+        .task(&gigablob, (9u8,))
+        .resources(on_node.clone())
+        .submit()
+        .unwrap();
+    let v = rt.get_arc(&r).unwrap();
+    assert_eq!(v.len(), GIB);
+    assert!(v.iter().step_by(4096).all(|b| *b == 9));
+    let (worker_peak, driver_peak) = (peak_rss(worker), peak_rss(me));
+    assert!(
+        worker_peak < GIB as u64 + slack,
+        "Blob: worker peak {} MiB",
+        worker_peak >> 20
+    );
+    assert!(
+        driver_peak <= driver_before.max(driver_rss + GIB as u64 + slack),
+        "Blob: driver peak {} MiB (rss before {} MiB)",
+        driver_peak >> 20,
+        driver_rss >> 20
+    );
+    eprintln!(
+        "1 GiB Blob from another node: worker peak {} MiB, driver peak {} MiB (rss before {} MiB)",
+        worker_peak >> 20,
+        driver_peak >> 20,
+        driver_rss >> 20
+    );
+    drop((v, r));
+    // Any other serde type: at most one more copy (the encoded bytes) on each side.
     let (driver_before, driver_rss) = (peak_rss(me), current_rss(me));
     let r = rt
         .task(&gigabyte, (7u8,))
@@ -475,7 +511,6 @@ fn gigabyte_crosses() {
     assert!(v.0.iter().step_by(4096).all(|b| *b == 7));
     // Each side holds the value plus at most one more copy of it (the encoded bytes), with
     // 300 MiB of slack for the rest of the process.
-    let slack = 300 << 20;
     let worker_peak = peak_rss(worker);
     assert!(
         worker_peak < 2 * GIB as u64 + slack,
