@@ -14,7 +14,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 reps="${1:-3}"
 rllib="$root/target/release/rllib"
 driver="$root/target/release/examples/cluster_failover"
-for b in "$rllib" "$root/target/release/rllib-daemon" "$driver"; do
+for b in "$rllib" "$root/target/release/rllib-train" "$root/target/release/rllib-daemon" "$driver"; do
   [ -x "$b" ] || { echo "missing $b: cargo build --release -p rllib -p runtime --examples --bins" >&2; exit 1; }
 done
 work="$(mktemp -d)"

@@ -2,213 +2,52 @@
 //! cluster commands `start`, `status`, `stop`.
 //!
 //! A thin layer over the `rllib` library: argument parsing (clap), progress bars
-//! (indicatif), error reports with exit codes (anyhow). The commands live in `cli/`.
+//! (indicatif), error reports with exit codes (anyhow); the commands live in `cli/`. This
+//! binary does not load libtorch (its start-up alone takes ~0.4 s): it runs the cluster
+//! commands itself, so `rllib start` returns at once, and hands every other command to
+//! `rllib-train` beside it (same arguments, same process id: `exec`).
 
-use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-mod cli;
-
-#[derive(Parser)]
-#[command(
-    name = "rllib",
-    version,
-    about = "Train RL agents with RLlib's experiment files, in Rust"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
+#[path = "cli"]
+mod cli {
+    pub mod args;
+    pub mod cluster;
+    mod failure;
+    pub use failure::{bad, exit, init_logging, Failure};
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Train from an experiment file (`--config FILE.yaml` / `-f FILE`) or from flags.
-    Train(TrainArgs),
-    /// Run a checkpoint's policy for some episodes and print the mean return.
-    #[command(alias = "rollout")]
-    Evaluate(EvaluateArgs),
-    /// Environment tools.
-    Env {
-        #[command(subcommand)]
-        command: EnvCommand,
-    },
-    /// The runtime's microbenchmark, with `ray microbenchmark`'s rows.
-    Microbenchmark(MicrobenchmarkArgs),
-    /// Start a cluster's head (`--head`) or a node joining one (`--address HOST:PORT`) in the background.
-    Start(StartArgs),
-    /// Show a cluster's nodes and resources, like `ray status`.
-    Status(StatusArgs),
-    /// Stop the daemon started with a temp dir on this machine, and its workers.
-    Stop(StopArgs),
-    /// Runs a cluster daemon in the foreground (started by `rllib start`).
-    #[command(name = "__cluster-daemon", hide = true)]
-    ClusterDaemon {
-        /// The daemon's spec, as JSON.
-        spec: String,
-    },
-}
-
-#[derive(clap::Args)]
-pub(crate) struct StartArgs {
-    /// Start the head of a new cluster.
-    #[arg(long, conflicts_with = "address")]
-    pub(crate) head: bool,
-    /// Join the cluster whose head is at HOST:PORT (starts a node).
-    #[arg(long, required_unless_present = "head")]
-    pub(crate) address: Option<String>,
-    /// The head's port (default 6379); for a node, its own port (default: picked by the OS).
-    #[arg(long)]
-    pub(crate) port: Option<u16>,
-    /// CPUs this machine offers (default: its CPU count).
-    #[arg(long)]
-    pub(crate) num_cpus: Option<f64>,
-    /// GPUs this machine offers (default 0).
-    #[arg(long)]
-    pub(crate) num_gpus: Option<f64>,
-    /// Custom resources as JSON, e.g. '{"accelerator": 1}'.
-    #[arg(long)]
-    pub(crate) resources: Option<String>,
-    /// Where the pid file, the address and the logs go (default /tmp/rllib).
-    #[arg(long)]
-    pub(crate) temp_dir: Option<PathBuf>,
-    /// The address to listen on and advertise (default 127.0.0.1: this machine only).
-    #[arg(long)]
-    pub(crate) node_ip_address: Option<String>,
-    /// A Redis server for the cluster's metadata (not supported yet).
-    #[arg(long, requires = "head")]
-    pub(crate) redis_address: Option<String>,
-}
-
-#[derive(clap::Args)]
-pub(crate) struct StatusArgs {
-    /// The head's HOST:PORT (default: RLLIB_ADDRESS, else the head started with /tmp/rllib).
-    #[arg(long)]
-    pub(crate) address: Option<String>,
-    /// Output format: text or json.
-    #[arg(long, default_value = "text")]
-    pub(crate) format: String,
-}
-
-#[derive(clap::Args)]
-pub(crate) struct StopArgs {
-    /// The temp dir the daemon was started with (default /tmp/rllib).
-    #[arg(long)]
-    pub(crate) temp_dir: Option<PathBuf>,
-}
-
-#[derive(clap::Args)]
-pub(crate) struct TrainArgs {
-    /// An experiment file (YAML), or a JSON config object used with --run/--env.
-    #[arg(long)]
-    pub(crate) config: Option<String>,
-    /// An experiment file (overrides --run, --env, --stop).
-    #[arg(short = 'f', long = "file")]
-    pub(crate) file: Option<PathBuf>,
-    /// Algorithm, with --env (e.g. PPO).
-    #[arg(long)]
-    pub(crate) run: Option<String>,
-    /// Env id, with --run (e.g. CartPole-v1).
-    #[arg(long)]
-    pub(crate) env: Option<String>,
-    /// Stop conditions as JSON, e.g. '{"episode_reward_mean": 475}'.
-    #[arg(long)]
-    pub(crate) stop: Option<String>,
-    /// Root directory of the results (default ~/rllib_results).
-    #[arg(long)]
-    pub(crate) local_dir: Option<PathBuf>,
-    /// Experiment name (the directory under --local-dir), with --run/--env.
-    #[arg(long)]
-    pub(crate) experiment_name: Option<String>,
-    /// Save a checkpoint every N iterations (0: never).
-    #[arg(long)]
-    pub(crate) checkpoint_freq: Option<usize>,
-    /// Save a checkpoint when training stops.
-    #[arg(long)]
-    pub(crate) checkpoint_at_end: bool,
-    /// Restore this checkpoint and continue training.
-    #[arg(long)]
-    pub(crate) restore: Option<PathBuf>,
-    /// Seed of everything random (overrides the config's).
-    #[arg(long)]
-    pub(crate) seed: Option<u64>,
-    /// Hide the progress bar (live lines go to the log).
-    #[arg(long)]
-    pub(crate) no_progress: bool,
-    /// Run the rollout workers on the cluster whose head is at HOST:PORT (default:
-    /// RLLIB_ADDRESS if set; otherwise on this machine). The learner stays here.
-    #[arg(long)]
-    pub(crate) address: Option<String>,
-}
-
-#[derive(clap::Args)]
-pub(crate) struct EvaluateArgs {
-    /// A checkpoint directory written by `rllib train`.
-    pub(crate) checkpoint: PathBuf,
-    /// Episodes to run.
-    #[arg(long, default_value_t = 10)]
-    pub(crate) episodes: usize,
-    /// Sample actions instead of taking the most likely one.
-    #[arg(long)]
-    pub(crate) explore: bool,
-    /// Accepted for RLlib compatibility; the checkpoint records its algorithm.
-    #[arg(long)]
-    pub(crate) run: Option<String>,
-}
-
-#[derive(Subcommand)]
-pub(crate) enum EnvCommand {
-    /// Replay a Gymnasium recording (.jsonl) against the native env.
-    Check {
-        /// The recording.
-        file: PathBuf,
-    },
-    /// List the registered env ids.
-    List,
-}
-
-#[derive(clap::Args)]
-pub(crate) struct MicrobenchmarkArgs {
-    /// Worker mode: thread, process or both.
-    #[arg(long, default_value = "both")]
-    pub(crate) mode: String,
-    /// Seconds per row and repetition.
-    #[arg(long, default_value_t = 1.0)]
-    pub(crate) duration: f64,
-    /// Also measure the cross-node rows on the cluster whose head is at HOST:PORT.
-    #[arg(long)]
-    pub(crate) address: Option<String>,
-}
+use cli::args::{Cli, Command};
 
 fn main() -> ExitCode {
-    // Process-mode rollout workers re-execute this binary; they never reach the CLI.
-    runtime::worker_main_if_requested();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let outcome = match cli.command {
-        Command::Train(a) => cli::train::train(a),
-        Command::Evaluate(a) => cli::commands::evaluate(a),
-        Command::Env { command } => cli::commands::env_command(command),
-        Command::Microbenchmark(a) => cli::commands::microbenchmark(a),
+    cli::init_logging();
+    // Parsed here too, so that a typo is reported without loading libtorch.
+    let outcome = match Cli::parse().command {
         Command::Start(a) => cli::cluster::start(a),
         Command::Status(a) => cli::cluster::status(a),
         Command::Stop(a) => cli::cluster::stop(a),
         Command::ClusterDaemon { spec } => Ok(cli::cluster::daemon(&spec)),
+        _ => Err(run_trainer()),
     };
-    match outcome {
-        Ok(code) => code,
-        Err(f) => {
-            eprintln!("error: {:#}", f.error);
-            ExitCode::from(f.code)
-        }
-    }
+    cli::exit(outcome)
+}
+
+/// Replaces this process with `rllib-train` on the same arguments; returns only on failure.
+fn run_trainer() -> cli::Failure {
+    let trainer = match std::env::current_exe() {
+        Ok(exe) => exe.with_file_name("rllib-train"),
+        Err(e) => return anyhow::anyhow!("cannot locate the rllib binary: {e}").into(),
+    };
+    let e = std::process::Command::new(&trainer)
+        .arg0("rllib")
+        .args(std::env::args_os().skip(1))
+        .exec();
+    anyhow::anyhow!(
+        "cannot run {}: {e} (it is built beside rllib: cargo build --release -p rllib)",
+        trainer.display()
+    )
+    .into()
 }

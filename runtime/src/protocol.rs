@@ -24,8 +24,14 @@ pub(crate) const ADDRESS_ENV: &str = "RUNTIME_WORKER_ADDRESS";
 /// Set in the environment of a worker another node started: the spawn request it answers.
 pub(crate) const NONCE_ENV: &str = "RUNTIME_WORKER_NONCE";
 
-/// Largest frame accepted, so a corrupt length cannot make a process allocate without bound.
-pub(crate) const MAX_FRAME: usize = 1 << 31;
+/// Largest frame accepted (a chunked one, in total), so a corrupt length cannot make a process
+/// allocate without bound.
+pub(crate) const MAX_FRAME: usize = 1 << 34;
+/// Largest chunk: a frame longer than this crosses as a run of chunks, so no single read or
+/// write is unbounded, and a plain frame's length (a corrupt one too) stays small.
+pub(crate) const CHUNK: usize = 4 << 20;
+/// The length word that announces a chunked frame (no plain frame is that long).
+const CHUNKED: u32 = u32::MAX;
 
 /// A message from the driver.
 #[derive(Serialize, Deserialize, Debug)]
@@ -317,48 +323,140 @@ impl From<WireError> for RuntimeError {
     }
 }
 
-/// Writes one frame: a little-endian u32 length, then the postcard bytes, serialized straight
-/// into `w` (a large value crosses without a second copy of it on the sending side; messages
-/// hold already-encoded values, so serializing twice, once to size it, calls no hooks).
+/// Writes one frame, serialized straight into `w` (a large value crosses without a second copy
+/// of it on the sending side; messages hold already-encoded values, so serializing twice, once
+/// to size it, calls no hooks). Up to [`CHUNK`] bytes: a little-endian u32 length, then the
+/// postcard bytes. Longer: [`CHUNKED`], the u64 total, then chunks of at most [`CHUNK`] bytes,
+/// each after its u32 length.
 pub(crate) fn write_frame<T: Serialize, W: Write>(w: &mut W, msg: &T) -> io::Result<()> {
+    let invalid = |e| io::Error::new(io::ErrorKind::InvalidData, e);
     let len = postcard::serialize_with_flavor(msg, postcard::ser_flavors::Size::default())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        .map_err(invalid)?;
     if len > MAX_FRAME {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("frame of {len} bytes exceeds {MAX_FRAME}"),
         ));
     }
-    w.write_all(&(len as u32).to_le_bytes())?;
-    postcard::to_io(msg, &mut *w)
-        .map(drop)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    if len <= CHUNK {
+        w.write_all(&(len as u32).to_le_bytes())?;
+        return postcard::to_io(msg, &mut *w).map(drop).map_err(invalid);
+    }
+    w.write_all(&CHUNKED.to_le_bytes())?;
+    w.write_all(&(len as u64).to_le_bytes())?;
+    let mut chunks = Chunker {
+        w,
+        buf: Vec::with_capacity(CHUNK),
+    };
+    postcard::to_io(msg, &mut chunks).map_err(invalid)?;
+    chunks.emit()
+}
+
+/// Cuts what is written into chunks: small writes gather in one chunk, a large one goes out
+/// in whole chunks straight from the caller's buffer.
+struct Chunker<'a, W: Write> {
+    w: &'a mut W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> Chunker<'_, W> {
+    /// Sends the gathered bytes as one chunk.
+    fn emit(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.w.write_all(&(self.buf.len() as u32).to_le_bytes())?;
+            self.w.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for Chunker<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.is_empty() && data.len() >= CHUNK {
+            self.w.write_all(&(CHUNK as u32).to_le_bytes())?;
+            self.w.write_all(&data[..CHUNK])?;
+            return Ok(CHUNK);
+        }
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.emit()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Reads one frame; a frame too large, cut short or not decoding is an `InvalidData` error.
 /// The values inside share the frame's buffer.
 pub(crate) fn read_frame<T: DeserializeOwned, R: Read>(r: &mut R) -> io::Result<T> {
-    let mut len = [0u8; 4];
-    r.read_exact(&mut len)?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "frame too large",
-        ));
-    }
-    // The whole frame at once, zeroed by the kernel page by page as bytes arrive (no memset
-    // pass, and a bogus length costs address space, not memory), never grown or copied.
-    let mut buf = vec![0u8; len];
-    huge_pages(&mut buf);
-    r.read_exact(&mut buf).map_err(|e| match e.kind() {
+    let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+    let cut_short = |e: io::Error| match e.kind() {
         io::ErrorKind::UnexpectedEof => io::Error::new(e.kind(), "frame cut short"),
         _ => e,
-    })?;
+    };
+    let mut word = [0u8; 4];
+    r.read_exact(&mut word)?;
+    let word = u32::from_le_bytes(word);
+    let buf = if word != CHUNKED {
+        let len = word as usize;
+        if len > CHUNK {
+            return Err(invalid("frame too large"));
+        }
+        let mut buf = vec![0u8; len];
+        r.read_exact(&mut buf).map_err(cut_short)?;
+        buf
+    } else {
+        let mut total = [0u8; 8];
+        r.read_exact(&mut total).map_err(cut_short)?;
+        let total = u64::from_le_bytes(total);
+        if total > MAX_FRAME as u64 {
+            return Err(invalid("frame too large"));
+        }
+        // The whole frame at once, zeroed by the kernel page by page as chunks arrive (no
+        // memset pass, and a bogus length costs address space, not memory), never grown.
+        let mut buf = zeroed(total as usize)?;
+        huge_pages(&mut buf);
+        let mut filled = 0;
+        while filled < buf.len() {
+            let mut n = [0u8; 4];
+            r.read_exact(&mut n).map_err(cut_short)?;
+            let n = u32::from_le_bytes(n) as usize;
+            if n == 0 || n > CHUNK || n > buf.len() - filled {
+                return Err(invalid("bad chunk length"));
+            }
+            r.read_exact(&mut buf[filled..filled + n])
+                .map_err(cut_short)?;
+            filled += n;
+        }
+        buf
+    };
     // Byte strings inside the frame (values) keep pointing into it: read once, never copied.
     let buf = bytes::Bytes::from(buf);
     crate::value::sharing(&buf, || postcard::from_bytes(&buf))
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// `len` zeroed bytes, or an error when the memory is not there (instead of an abort).
+fn zeroed(len: usize) -> io::Result<Vec<u8>> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).map_err(io::Error::other)?;
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) };
+    if p.is_null() {
+        return Err(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("cannot allocate a frame of {len} bytes"),
+        ));
+    }
+    // SAFETY: `p` is a live allocation of `len` zeroed bytes from the global allocator with
+    // the layout a `Vec<u8>` of capacity `len` uses.
+    Ok(unsafe { Vec::from_raw_parts(p, len, len) })
 }
 
 /// Asks the kernel to back a large, untouched buffer with huge pages: a gigabyte then takes
@@ -451,6 +549,46 @@ mod tests {
         // Outside a decode nothing is shared: a plain decode copies.
         let copied: Blob = crate::value::decode(&outer).unwrap();
         assert_ne!(copied.as_ptr(), inner.as_ptr());
+    }
+
+    #[test]
+    fn large_frames_cross_in_chunks() {
+        let big = vec![5u8; 3 * CHUNK + 123];
+        let mut buf = Vec::new();
+        let msg = ToWorker::RunTask {
+            task: task(2),
+            function: "f".into(),
+            args: vec![Blob::from(vec![1, 2, 3]), Blob::from(big.clone())],
+        };
+        write_frame(&mut buf, &msg).unwrap();
+        assert_eq!(&buf[..4], &CHUNKED.to_le_bytes());
+        let total = u64::from_le_bytes(buf[4..12].try_into().unwrap()) as usize;
+        // Walk the chunks: none longer than CHUNK, and they add up to the total.
+        let (mut at, mut sum, mut chunks) = (12, 0, 0);
+        while at < buf.len() {
+            let n = u32::from_le_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
+            assert!(n > 0 && n <= CHUNK);
+            (at, sum, chunks) = (at + 4 + n, sum + n, chunks + 1);
+        }
+        assert_eq!((sum, chunks), (total, 4));
+        let ToWorker::RunTask { args, .. } = read_frame::<ToWorker, _>(&mut &buf[..]).unwrap()
+        else {
+            panic!("not a task")
+        };
+        assert_eq!(&args[1][..], &big[..]);
+        // Reassembled into one buffer that the values share.
+        assert_eq!(args[1].as_ptr() as usize, args[0].as_ptr() as usize + 3 + 4);
+        // Damaged: a chunk longer than announced, a total past the bound, cut short.
+        let mut bad = buf.clone();
+        bad[12..16].copy_from_slice(&(CHUNK as u32 + 1).to_le_bytes());
+        assert!(read_frame::<ToWorker, _>(&mut &bad[..]).is_err());
+        let mut bad = buf.clone();
+        bad[4..12].copy_from_slice(&(MAX_FRAME as u64 + 1).to_le_bytes());
+        assert!(read_frame::<ToWorker, _>(&mut &bad[..]).is_err());
+        assert!(read_frame::<ToWorker, _>(&mut &buf[..buf.len() - 1]).is_err());
+        // A plain frame may not be longer than a chunk.
+        let mut r = &(CHUNK as u32 + 1).to_le_bytes()[..];
+        assert!(read_frame::<ToWorker, _>(&mut r).is_err());
     }
 
     #[test]

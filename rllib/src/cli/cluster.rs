@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use cluster::{ClusterStatus, DaemonKind, Resources, StartOptions, StopOutcome};
 
+use super::args::{StartArgs, StatusArgs, StopArgs};
 use super::{bad, Failure};
-use crate::{StartArgs, StatusArgs, StopArgs};
 
 /// Starts a head or a node daemon and prints how to use it.
 pub fn start(a: StartArgs) -> Result<ExitCode, Failure> {

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use rllib::Trainer;
 
+use super::args::{EnvCommand, EvaluateArgs, MicrobenchmarkArgs};
 use super::{bad, Failure};
-use crate::{EnvCommand, EvaluateArgs, MicrobenchmarkArgs};
 
 /// The longest `--duration` accepted: one day per row and repetition.
 const MAX_DURATION_S: f64 = 86_400.0;

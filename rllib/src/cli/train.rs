@@ -10,9 +10,9 @@ use rllib::config::{self, Experiment};
 use rllib::tune::run_experiment;
 use rllib::RllibError;
 
+use super::args::TrainArgs;
 use super::progress::Progress;
 use super::{bad, Failure};
-use crate::TrainArgs;
 
 fn parse_json_arg(flag: &str, text: &str) -> Result<Value, Failure> {
     config::parse_yaml(text, flag).map_err(Failure::from)
