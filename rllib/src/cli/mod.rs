@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod commands;
+pub mod dashboard;
 pub mod progress;
 pub mod train;
 
