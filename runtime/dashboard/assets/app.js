@@ -116,12 +116,15 @@ function tasks(params) {
   const state = el("select", { id: "state" }, el("option", { value: "" }, "any state"), ...["PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT", "RUNNING", "FINISHED", "FAILED"].map(s => el("option", { value: s }, s)));
   const node = el("input", { id: "node", placeholder: "node id", size: 10 });
   const out = el("div", { class: "card" }), pager = el("div", { class: "controls" });
-  let offset = 0;
+  let offset = 0, seq = 0;
   const load = async () => {
     const qs = new URLSearchParams({ limit: PAGE, offset });
     if (q.value) qs.set("q", q.value.trim()); if (state.value) qs.set("state", state.value); if (node.value) qs.set("node", node.value.trim());
+    const mine = ++seq;
     try {
       const r = await api("/api/tasks?" + qs);
+      // Typing sends a request per key: an older answer arriving late must not win.
+      if (mine !== seq) return;
       const rows = r.tasks.map(t => el("tr", { class: "row", "data-id": t.task_id, onclick: () => { location.hash = "#/tasks/" + t.task_id; } },
         el("td", { class: "mono" }, t.task_id), el("td", {}, t.function), el("td", { class: "state-" + t.state }, t.state),
         el("td", { class: "mono" }, t.node_id), el("td", { class: "mono" }, t.worker_id || "-"),
@@ -168,12 +171,14 @@ async function taskRecord(id) {
 function objects() {
   const q = el("input", { id: "object-search", placeholder: "object id prefix", size: 30 });
   const out = el("div", { class: "card" }), pager = el("div", { class: "controls" });
-  let offset = 0;
+  let offset = 0, seq = 0;
   const load = async () => {
     const qs = new URLSearchParams({ limit: PAGE, offset });
     if (q.value) qs.set("q", q.value.trim());
+    const mine = ++seq;
     try {
       const r = await api("/api/objects?" + qs);
+      if (mine !== seq) return;
       const rows = r.objects.map(o => el("tr", { class: "row", onclick: () => { location.hash = "#/objects/" + o.object_id; } },
         el("td", { class: "mono" }, o.object_id), el("td", {}, o.status), el("td", {}, o.size_bytes ?? "-"), el("td", {}, o.is_put ? "put" : "task"),
         el("td", { class: "mono" }, o.task_id || "-"), el("td", {}, o.reference_count)));

@@ -422,8 +422,18 @@ pub fn snapshot_of(h: &RuntimeHandle) -> Snapshot {
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| format!("place-{}", n.place)),
             state: if n.alive { "ALIVE" } else { "DEAD" },
+            resources_available: {
+                // Every resource the node has, at 0 when all of it is in use.
+                let free = resource_map(&n.available);
+                resource_map(&n.total)
+                    .into_keys()
+                    .map(|k| {
+                        let v = free.get(&k).copied().unwrap_or(0.0);
+                        (k, v)
+                    })
+                    .collect()
+            },
             resources_total: resource_map(&n.total),
-            resources_available: resource_map(&n.available),
             workers: n.workers,
         })
         .collect();
