@@ -42,7 +42,7 @@ function showError(where, e) { where.replaceChildren(el("p", { class: "error" },
 
 // A line chart: series = [{name, color, points: [[x, y], ...]}].
 function lineChart(series, opts) {
-  const W = opts.width || 900, H = opts.height || 240, L = 56, B = 28, T = 10, R = 12;
+  const W = opts.width || 900, H = opts.height || 250, L = 56, B = 40, T = 10, R = 40;
   const svg = svgEl("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: opts.cls || "" });
   const pts = series.flatMap(s => s.points).filter(p => p[1] != null && isFinite(p[1]));
   if (!pts.length) { const t = svgEl("text", { x: L, y: H / 2 }); t.textContent = "no data yet"; svg.append(t); return svg; }
@@ -56,9 +56,9 @@ function lineChart(series, opts) {
     svg.append(svgEl("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), stroke: "#eceef2" }));
     const t = svgEl("text", { x: 4, y: sy(y) + 4 }); t.textContent = fmtNum(y); svg.append(t);
     const x = x0 + (x1 - x0) * i / 4;
-    const tx = svgEl("text", { x: sx(x) - 10, y: H - 8 }); tx.textContent = fmtNum(x); svg.append(tx);
+    const tx = svgEl("text", { x: sx(x), y: H - 24, "text-anchor": "middle" }); tx.textContent = fmtNum(x); svg.append(tx);
   }
-  if (opts.xLabel) { const t = svgEl("text", { x: W - R - 120, y: H - 8 }); t.textContent = opts.xLabel; svg.append(t); }
+  if (opts.xLabel) { const t = svgEl("text", { x: L + (W - L - R) / 2, y: H - 6, "text-anchor": "middle" }); t.textContent = opts.xLabel; svg.append(t); }
   for (const s of series) {
     const d = s.points.filter(p => p[1] != null && isFinite(p[1])).map((p, i) => (i ? "L" : "M") + sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).join("");
     svg.append(svgEl("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, class: "curve", "data-name": s.name }));
@@ -220,7 +220,7 @@ function timeline() {
     const dpr = window.devicePixelRatio || 1, W = canvas.clientWidth, H = canvas.clientHeight;
     canvas.width = W * dpr; canvas.height = H * dpr;
     const g = canvas.getContext("2d"); g.scale(dpr, dpr); g.clearRect(0, 0, W, H);
-    const L = 110, laneH = Math.max(12, Math.min(40, (H - 30) / Math.max(1, lanes.length)));
+    const L = 190, laneH = Math.max(12, Math.min(40, (H - 30) / Math.max(1, lanes.length)));
     const sx = t => L + (t - view[0]) / (view[1] - view[0]) * (W - L - 10);
     g.font = "11px system-ui"; g.fillStyle = "#5a6478";
     lanes.forEach((l, i) => { g.fillText(l, 4, 20 + i * laneH + laneH / 2); g.fillStyle = i % 2 ? "#fafbfc" : "#fff"; g.fillRect(L, 20 + i * laneH, W - L, laneH); g.fillStyle = "#5a6478"; });
@@ -266,7 +266,7 @@ function timeline() {
   };
   canvas.addEventListener("wheel", e => {
     e.preventDefault();
-    const r = canvas.getBoundingClientRect(), L = 110, f = Math.max(0, (e.clientX - r.left - L) / (r.width - L - 10));
+    const r = canvas.getBoundingClientRect(), L = 190, f = Math.max(0, (e.clientX - r.left - L) / (r.width - L - 10));
     const at = view[0] + f * (view[1] - view[0]), k = e.deltaY > 0 ? 1.25 : 0.8;
     view = [at - (at - view[0]) * k, at + (view[1] - at) * k]; draw();
   }, { passive: false });
@@ -275,7 +275,7 @@ function timeline() {
   window.addEventListener("mouseup", () => { drag = null; });
   canvas.addEventListener("mousemove", e => {
     if (!drag) return;
-    const span = drag.v[1] - drag.v[0], dx = (e.clientX - drag.x) / (canvas.clientWidth - 120) * span;
+    const span = drag.v[1] - drag.v[0], dx = (e.clientX - drag.x) / (canvas.clientWidth - 200) * span;
     view = [drag.v[0] - dx, drag.v[1] - dx]; draw();
   });
   load();
@@ -294,7 +294,7 @@ function completion() {
     try {
       const h = await api("/api/completion_times?" + qs);
       for (const f of h.functions) if (!known.has(f)) { known.add(f); fn.append(el("option", { value: f }, f)); }
-      const W = 900, H = 280, L = 50, B = 40, max = Math.max(1, ...h.buckets.map(b => b.count));
+      const W = 940, H = 280, L = 50, B = 40, max = Math.max(1, ...h.buckets.map(b => b.count));
       const svg = svgEl("svg", { width: W, height: H });
       const bw = (W - L - 10) / Math.max(1, h.buckets.length);
       h.buckets.forEach((b, i) => {
@@ -304,7 +304,7 @@ function completion() {
       });
       for (let i = 0; i <= 4; i++) { const t = svgEl("text", { x: 4, y: H - B - (H - B - 10) * i / 4 + 4 }); t.textContent = Math.round(max * i / 4); svg.append(t); }
       if (h.buckets.length) {
-        [0, Math.floor(h.buckets.length / 2), h.buckets.length - 1].forEach(i => { const t = svgEl("text", { x: L + i * bw, y: H - B + 16 }); t.textContent = fmtS(h.buckets[i].lo); svg.append(t); });
+        [0, Math.floor(h.buckets.length / 2), h.buckets.length].forEach(i => { const t = svgEl("text", { x: L + i * bw, y: H - B + 16, "text-anchor": i ? "middle" : "start" }); t.textContent = fmtS(i < h.buckets.length ? h.buckets[i].lo : h.buckets[i - 1].hi); svg.append(t); });
       }
       const cap = svgEl("text", { x: L, y: H - 6 }); cap.textContent = `task duration (start to end); ${h.count} finished tasks, mean ${fmtS(h.mean_s)}`; svg.append(cap);
       out.replaceChildren(svg);

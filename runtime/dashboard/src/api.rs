@@ -239,8 +239,7 @@ async fn timeline(State(app): State<Arc<App>>, q: RawQuery) -> Reply {
     };
     let download = p.text("download").is_some();
     with_snapshot(app, move |s| {
-        let body = serde_json::to_vec(&chrome_trace(s, &w))
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let body = chrome_trace(s, &w);
         let mut r = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
         if download {
             r.headers_mut().insert(
