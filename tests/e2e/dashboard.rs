@@ -85,43 +85,109 @@ fn live_dashboard_pages_in_headless_chromium_and_the_state_commands() {
     let (_train, url) = start_with_dashboard(
         dir,
         &[
-            "train", "--run", "PPO", "--env", "CartPole-v1", "--config", LIVE_CARTPOLE,
-            "--stop", r#"{"training_iteration": 1000000}"#, "--local-dir", local.to_str().unwrap(),
-            "--no-progress", "--dashboard", "--dashboard-port", &port,
+            "train",
+            "--run",
+            "PPO",
+            "--env",
+            "CartPole-v1",
+            "--config",
+            LIVE_CARTPOLE,
+            "--stop",
+            r#"{"training_iteration": 1000000}"#,
+            "--local-dir",
+            local.to_str().unwrap(),
+            "--no-progress",
+            "--dashboard",
+            "--dashboard-port",
+            &port,
         ],
     );
     assert_eq!(url, format!("http://127.0.0.1:{port}/?token={TOKEN}"));
     let address = format!("127.0.0.1:{port}");
 
     // The state commands against the live dashboard.
-    let list = state_cli(dir, &["list", "tasks", "--address", &address, "--limit", "5", "--format", "json"]);
+    let list = state_cli(
+        dir,
+        &[
+            "list",
+            "tasks",
+            "--address",
+            &address,
+            "--limit",
+            "5",
+            "--format",
+            "json",
+        ],
+    );
     list.ok();
     let tasks: Vec<Value> = serde_json::from_str(&list.stdout).expect("a JSON list");
     assert!(!tasks.is_empty() && tasks.len() <= 5, "{}", list.stdout);
     let id = tasks[0]["task_id"].as_str().unwrap().to_string();
     let get = state_cli(dir, &["get", "task", &id, "--address", &address]);
     get.ok();
-    assert!(get.stdout.contains(&format!("task_id: {id}")), "{}", get.stdout);
-    let table = state_cli(dir, &["list", "actors", "--address", &address, "--filter", "state=ALIVE"]);
+    assert!(
+        get.stdout.contains(&format!("task_id: {id}")),
+        "{}",
+        get.stdout
+    );
+    let table = state_cli(
+        dir,
+        &[
+            "list",
+            "actors",
+            "--address",
+            &address,
+            "--filter",
+            "state=ALIVE",
+        ],
+    );
     table.ok();
-    assert_eq!(table.stdout.matches("rllib::RolloutWorker").count(), 2, "{}", table.stdout);
+    assert_eq!(
+        table.stdout.matches("rllib::RolloutWorker").count(),
+        2,
+        "{}",
+        table.stdout
+    );
     let nodes = state_cli(dir, &["list", "nodes", "--address", &address]);
     assert!(nodes.ok().stdout.contains("node-0"), "{}", nodes.stdout);
-    let missing = state_cli(dir, &["get", "task", "task-0:ffffffffff", "--address", &address]);
+    let missing = state_cli(
+        dir,
+        &["get", "task", "task-0:ffffffffff", "--address", &address],
+    );
     assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(missing.stderr.contains("404"), "{}", missing.stderr);
     let trace = dir.join("live.json");
-    state_cli(dir, &["timeline", "--address", &address, "-o", trace.to_str().unwrap()]).ok();
-    let events: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    state_cli(
+        dir,
+        &[
+            "timeline",
+            "--address",
+            &address,
+            "-o",
+            trace.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let events: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
     assert!(events.iter().any(|e| e["cat"] == "task:execute"));
 
     // The pages, in a real browser.
     let shots = screenshots_dir(dir);
     let b = Browser::start(free_port());
     b.goto(&url);
-    b.wait_for("the overview's node table", "return document.querySelectorAll('#node-table tr').length > 1");
-    b.wait_for("the heat map", "return document.querySelectorAll('#heatmap rect.cell').length");
-    b.wait_for("the CPU usage curves", "return document.querySelectorAll('#cpu-usage path.curve').length == 2");
+    b.wait_for(
+        "the overview's node table",
+        "return document.querySelectorAll('#node-table tr').length > 1",
+    );
+    b.wait_for(
+        "the heat map",
+        "return document.querySelectorAll('#heatmap rect.cell').length",
+    );
+    b.wait_for(
+        "the CPU usage curves",
+        "return document.querySelectorAll('#cpu-usage path.curve').length == 2",
+    );
     let cookie_visible = b.eval("return document.cookie");
     assert_eq!(cookie_visible, "", "the token cookie is HttpOnly");
     b.screenshot(&shots.join("overview.png"));
@@ -143,7 +209,10 @@ fn live_dashboard_pages_in_headless_chromium_and_the_state_commands() {
     b.wait_for("only tasks with the typed id prefix", &script);
     // The table is redrawn every few seconds: find the row again until a click lands.
     let selector = format!("#task-table tr.row[data-id='{id}']");
-    b.wait_for("the row to click", &format!("return !!document.querySelector(\"{selector}\")"));
+    b.wait_for(
+        "the row to click",
+        &format!("return !!document.querySelector(\"{selector}\")"),
+    );
     let row = b.find_all(&selector);
     assert!(!row.is_empty(), "the row {id} is in the table");
     b.click(&row[0]);
@@ -154,7 +223,10 @@ fn live_dashboard_pages_in_headless_chromium_and_the_state_commands() {
     b.screenshot(&shots.join("task_record.png"));
 
     b.goto(&format!("http://127.0.0.1:{port}/#/objects"));
-    b.wait_for("object rows", "return document.querySelectorAll('#object-table tr.row').length");
+    b.wait_for(
+        "object rows",
+        "return document.querySelectorAll('#object-table tr.row').length",
+    );
     b.screenshot(&shots.join("objects.png"));
 
     b.goto(&format!("http://127.0.0.1:{port}/#/timeline"));
@@ -172,7 +244,10 @@ fn live_dashboard_pages_in_headless_chromium_and_the_state_commands() {
     b.screenshot(&shots.join("completion_times.png"));
 
     b.goto(&format!("http://127.0.0.1:{port}/#/trials"));
-    b.wait_for("the trial in the list", "return document.querySelectorAll('#trial-table tr.row').length == 1");
+    b.wait_for(
+        "the trial in the list",
+        "return document.querySelectorAll('#trial-table tr.row').length == 1",
+    );
     b.wait_for(
         "a curve of at least two points",
         "const p = document.querySelector('#trial-chart path.curve'); return p && (p.getAttribute('d').match(/L/g) || []).length >= 1",
@@ -190,22 +265,45 @@ fn train_timeline_writes_a_chrome_trace_and_dashboard_serves_past_trials() {
     let run = rllib(
         dir,
         &[
-            "train", "--run", "PPO", "--env", "CartPole-v1", "--config", LIVE_CARTPOLE,
-            "--stop", r#"{"training_iteration": 2}"#, "--local-dir", local.to_str().unwrap(),
-            "--no-progress", "--timeline", trace.to_str().unwrap(),
+            "train",
+            "--run",
+            "PPO",
+            "--env",
+            "CartPole-v1",
+            "--config",
+            LIVE_CARTPOLE,
+            "--stop",
+            r#"{"training_iteration": 2}"#,
+            "--local-dir",
+            local.to_str().unwrap(),
+            "--no-progress",
+            "--timeline",
+            trace.to_str().unwrap(),
         ],
     );
     run.ok();
-    let events: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let events: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
     for phase in ["task:get_arguments", "task:execute", "task:store_outputs"] {
-        assert!(events.iter().any(|e| e["cat"] == phase && e["ph"] == "X"), "{phase}");
+        assert!(
+            events.iter().any(|e| e["cat"] == phase && e["ph"] == "X"),
+            "{phase}"
+        );
     }
-    assert!(events.iter().any(|e| e["args"]["function"] == "rllib::RolloutWorker::sample"));
+    assert!(events
+        .iter()
+        .any(|e| e["args"]["function"] == "rllib::RolloutWorker::sample"));
 
     let port = free_port().to_string();
     let (_serve, url) = start_with_dashboard(
         dir,
-        &["dashboard", "--logdir", local.to_str().unwrap(), "--port", &port],
+        &[
+            "dashboard",
+            "--logdir",
+            local.to_str().unwrap(),
+            "--port",
+            &port,
+        ],
     );
     assert!(url.starts_with(&format!("http://127.0.0.1:{port}/")));
     let address = format!("127.0.0.1:{port}");
@@ -223,11 +321,18 @@ fn rllib_http(address: &str, path: &str, token: Option<&str>) -> (u16, Value) {
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let st = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (st, serde_json::from_slice(&raw[split + 4..]).unwrap_or(Value::Null))
+    (
+        st,
+        serde_json::from_slice(&raw[split + 4..]).unwrap_or(Value::Null),
+    )
 }

@@ -14,7 +14,12 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// One HTTP request to 127.0.0.1:`port`; the JSON body of the answer.
-fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<(u16, Value)> {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(120)))?;
     let data = body.map(|b| b.to_string()).unwrap_or_default();
@@ -32,7 +37,9 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> std::io::R
         }
         let n = s.read(&mut buf)?;
         if n == 0 {
-            return Err(std::io::Error::other("connection closed before the headers ended"));
+            return Err(std::io::Error::other(
+                "connection closed before the headers ended",
+            ));
         }
         raw.extend_from_slice(&buf[..n]);
     };
@@ -89,10 +96,14 @@ pub fn chromium_paths() -> (PathBuf, Option<PathBuf>) {
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists());
-    let browser = ["/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
+    let browser = [
+        "/usr/lib/chromium/chromium",
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists());
     match driver {
         Some(d) if browser.is_some() => (d, browser),
         _ => panic!(
@@ -130,7 +141,10 @@ impl Browser {
                     break;
                 }
             }
-            assert!(start.elapsed() < PATIENCE, "chromedriver never became ready");
+            assert!(
+                start.elapsed() < PATIENCE,
+                "chromedriver never became ready"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let mut opts = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
@@ -141,7 +155,10 @@ impl Browser {
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": opts}}});
         let (st, v) = http(port, "POST", "/session", Some(&caps)).expect("chromedriver answers");
         assert_eq!(st, 200, "new session: {v}");
-        b.session = v["value"]["sessionId"].as_str().expect("a session id").to_string();
+        b.session = v["value"]["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
         b
     }
 
@@ -159,15 +176,27 @@ impl Browser {
 
     /// The elements matching a CSS selector now.
     pub fn find_all(&self, css: &str) -> Vec<String> {
-        self.cmd("POST", "/elements", Some(json!({"using": "css selector", "value": css})))
-            .as_array()
-            .map(|a| a.iter().filter_map(|e| e[ELEMENT].as_str().map(str::to_string)).collect())
-            .unwrap_or_default()
+        self.cmd(
+            "POST",
+            "/elements",
+            Some(json!({"using": "css selector", "value": css})),
+        )
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e[ELEMENT].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
     }
 
     /// Runs `script` in the page and returns its value.
     pub fn eval(&self, script: &str) -> Value {
-        self.cmd("POST", "/execute/sync", Some(json!({"script": script, "args": []})))
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
     }
 
     /// Waits until `script` returns something truthy; its value. Panics naming `what` if
@@ -197,12 +226,20 @@ impl Browser {
 
     /// Clicks an element.
     pub fn click(&self, element: &str) {
-        self.cmd("POST", &format!("/element/{element}/click"), Some(json!({})));
+        self.cmd(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        );
     }
 
     /// Types into an element.
     pub fn type_into(&self, element: &str, text: &str) {
-        self.cmd("POST", &format!("/element/{element}/value"), Some(json!({ "text": text })));
+        self.cmd(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        );
     }
 
     /// Saves a PNG screenshot of the window.
@@ -217,7 +254,12 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         if !self.session.is_empty() {
-            let _ = http(self.port, "DELETE", &format!("/session/{}", self.session), None);
+            let _ = http(
+                self.port,
+                "DELETE",
+                &format!("/session/{}", self.session),
+                None,
+            );
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();

@@ -78,7 +78,12 @@ impl<'a> TrainWatch<'a> {
     ) -> Result<Self, Failure> {
         let source = RuntimeSource::new();
         let dashboard = match dashboard_port {
-            Some(p) => Some(serve("127.0.0.1", p, Some(logdir), Arc::new(source.clone()))?),
+            Some(p) => Some(serve(
+                "127.0.0.1",
+                p,
+                Some(logdir),
+                Arc::new(source.clone()),
+            )?),
             None => None,
         };
         Ok(TrainWatch {
@@ -96,7 +101,10 @@ impl<'a> TrainWatch<'a> {
         if n == 0 {
             return base.to_path_buf();
         }
-        let stem = base.file_stem().and_then(|s| s.to_str()).unwrap_or("timeline");
+        let stem = base
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("timeline");
         let ext = base.extension().and_then(|s| s.to_str()).unwrap_or("json");
         base.with_file_name(format!("{stem}_{n}.{ext}"))
     }
@@ -152,7 +160,7 @@ impl StateSource for ClusterSource {
             .nodes
             .into_iter()
             .map(|n| NodeRow {
-                node_id: runtime::NodeId::new(n.info.node_id as u16).to_string(),
+                node_id: runtime::NodeId::new(n.info.node_id).to_string(),
                 state: if n.info.alive { "ALIVE" } else { "DEAD" },
                 resources_total: n.info.resources_total,
                 resources_available: n.resources_available,
@@ -306,10 +314,30 @@ fn cell(v: &Value) -> String {
 pub fn list(a: ListArgs) -> Result<ExitCode, Failure> {
     let kind = a.resource.as_str();
     let columns: &[&str] = match kind {
-        "tasks" => &["task_id", "state", "function", "node_id", "worker_id", "attempts"],
-        "objects" => &["object_id", "status", "size_bytes", "is_put", "task_id", "reference_count"],
+        "tasks" => &[
+            "task_id",
+            "state",
+            "function",
+            "node_id",
+            "worker_id",
+            "attempts",
+        ],
+        "objects" => &[
+            "object_id",
+            "status",
+            "size_bytes",
+            "is_put",
+            "task_id",
+            "reference_count",
+        ],
         "actors" => &["actor_id", "class_name", "state", "pid", "restarts"],
-        "nodes" => &["node_id", "state", "resources_total", "resources_available", "workers"],
+        "nodes" => &[
+            "node_id",
+            "state",
+            "resources_total",
+            "resources_available",
+            "workers",
+        ],
         other => {
             return Err(bad(format!(
                 "list takes tasks, objects, actors or nodes, got '{other}'"
@@ -319,7 +347,11 @@ pub fn list(a: ListArgs) -> Result<ExitCode, Failure> {
     let json_out = match a.format.as_str() {
         "json" => true,
         "table" => false,
-        other => return Err(bad(format!("--format must be table or json, got '{other}'"))),
+        other => {
+            return Err(bad(format!(
+                "--format must be table or json, got '{other}'"
+            )))
+        }
     };
     let mut query = vec![];
     let mut local = vec![];
@@ -354,17 +386,32 @@ pub fn list(a: ListArgs) -> Result<ExitCode, Failure> {
         .take(a.limit)
         .collect();
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let table: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| columns.iter().map(|c| cell(r.get(*c).unwrap_or(&Value::Null))).collect())
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| cell(r.get(*c).unwrap_or(&Value::Null)))
+                .collect()
+        })
         .collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| table.iter().map(|r| r[i].len()).chain([c.len()]).max().unwrap_or(0))
+        .map(|(i, c)| {
+            table
+                .iter()
+                .map(|r| r[i].len())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |cells: Vec<String>| {
         cells
@@ -376,7 +423,10 @@ pub fn list(a: ListArgs) -> Result<ExitCode, Failure> {
             .trim_end()
             .to_string()
     };
-    println!("{}", line(columns.iter().map(|c| c.to_uppercase()).collect()));
+    println!(
+        "{}",
+        line(columns.iter().map(|c| c.to_uppercase()).collect())
+    );
     for r in table {
         println!("{}", line(r));
     }

@@ -22,7 +22,12 @@ fn get(addr: &str, path: &str) -> (u16, usize) {
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench\r\nConnection: close\r\n\r\n").unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    let st = String::from_utf8_lossy(&raw[..12]).split_whitespace().nth(1).unwrap().parse().unwrap();
+    let st = String::from_utf8_lossy(&raw[..12])
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     (st, raw.len())
 }
 
@@ -32,13 +37,20 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
     let rt = Runtime::new(RuntimeConfig::default().num_cpus(2.0)).unwrap();
     let t0 = Instant::now();
     let mut refs = Vec::with_capacity(n);
     let mut prev = rt.remote(&inc, (0u64,));
     for i in 1..n {
-        let r = if i % 10 == 0 { rt.remote(&inc, (&prev,)) } else { rt.remote(&inc, (i as u64,)) };
+        let r = if i % 10 == 0 {
+            rt.remote(&inc, (&prev,))
+        } else {
+            rt.remote(&inc, (i as u64,))
+        };
         prev = r.clone();
         refs.push(r);
         if refs.len() >= 10_000 {
@@ -54,9 +66,15 @@ fn main() {
     let logdir = std::env::temp_dir().join(format!("dash-bench-{}", std::process::id()));
     let trial = logdir.join("exp").join("PPO_CartPole-v1_seed0_0");
     std::fs::create_dir_all(&trial).unwrap();
-    let mut csv = String::from("training_iteration,timesteps_total,time_total_s,episode_reward_mean\n");
+    let mut csv =
+        String::from("training_iteration,timesteps_total,time_total_s,episode_reward_mean\n");
     for i in 1..=1000 {
-        csv.push_str(&format!("{i},{},{},{}\n", i * 4000, i as f64 * 1.5, (i as f64).sqrt()));
+        csv.push_str(&format!(
+            "{i},{},{},{}\n",
+            i * 4000,
+            i as f64 * 1.5,
+            (i as f64).sqrt()
+        ));
     }
     std::fs::write(trial.join("progress.csv"), csv).unwrap();
     let snap_t = Instant::now();
@@ -68,7 +86,11 @@ fn main() {
         snap_t.elapsed().as_secs_f64() * 1e3
     );
     let task_id = snap.tasks[snap.tasks.len() / 2].task_id.clone();
-    let object_id = snap.objects.first().map(|o| o.object_id.clone()).unwrap_or_default();
+    let object_id = snap
+        .objects
+        .first()
+        .map(|o| o.object_id.clone())
+        .unwrap_or_default();
     drop(snap);
     let routes: Vec<String> = vec![
         "/api/nodes".into(),

@@ -151,15 +151,12 @@ async fn tasks(State(app): State<Arc<App>>, q: RawQuery) -> Reply {
         None => None,
         Some(v) => {
             let up = v.to_ascii_uppercase();
-            Some(
-                *TASK_STATES
-                    .iter()
-                    .find(|s| **s == up)
-                    .ok_or_else(|| ApiError::bad(format!(
-                        "state must be one of {}, got '{v}'",
-                        TASK_STATES.join(", ")
-                    )))?,
-            )
+            Some(*TASK_STATES.iter().find(|s| **s == up).ok_or_else(|| {
+                ApiError::bad(format!(
+                    "state must be one of {}, got '{v}'",
+                    TASK_STATES.join(", ")
+                ))
+            })?)
         }
     };
     let text = p.text("q").map(str::to_string);
@@ -174,8 +171,9 @@ async fn tasks(State(app): State<Arc<App>>, q: RawQuery) -> Reply {
             .filter(|t| node.as_ref().is_none_or(|n| t.node_id == *n))
             .filter(|t| function.as_ref().is_none_or(|f| t.function == *f))
             .filter(|t| {
-                text.as_ref()
-                    .is_none_or(|q| t.task_id.starts_with(q.as_str()) || t.function.contains(q.as_str()))
+                text.as_ref().is_none_or(|q| {
+                    t.task_id.starts_with(q.as_str()) || t.function.contains(q.as_str())
+                })
             })
             .collect();
         let page: Vec<_> = matched.iter().skip(offset).take(limit).collect();
@@ -208,7 +206,10 @@ async fn objects(State(app): State<Arc<App>>, q: RawQuery) -> Reply {
             .objects
             .iter()
             .rev()
-            .filter(|o| text.as_ref().is_none_or(|q| o.object_id.starts_with(q.as_str())))
+            .filter(|o| {
+                text.as_ref()
+                    .is_none_or(|q| o.object_id.starts_with(q.as_str()))
+            })
             .collect();
         let page: Vec<_> = matched.iter().skip(offset).take(limit).collect();
         json_reply(&json!({
@@ -235,7 +236,10 @@ async fn timeline(State(app): State<Arc<App>>, q: RawQuery) -> Reply {
     let w = TraceWindow {
         start_s: p.seconds("start")?,
         end_s: p.seconds("end")?,
-        limit: p.text("limit").map(|_| p.usize("limit", 0, usize::MAX)).transpose()?,
+        limit: p
+            .text("limit")
+            .map(|_| p.usize("limit", 0, usize::MAX))
+            .transpose()?,
     };
     let download = p.text("download").is_some();
     with_snapshot(app, move |s| {
@@ -272,9 +276,10 @@ async fn completion(State(app): State<Arc<App>>, q: RawQuery) -> Reply {
 async fn trial_list(State(app): State<Arc<App>>, q: RawQuery) -> Reply {
     Params::new(q, &[])?;
     let dir = app.logdir.clone();
-    let list = tokio::task::spawn_blocking(move || dir.map(|d| trials::list(&d)).unwrap_or_default())
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let list =
+        tokio::task::spawn_blocking(move || dir.map(|d| trials::list(&d)).unwrap_or_default())
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     json_reply(&json!({ "trials": list }))
 }
 
@@ -329,11 +334,17 @@ fn asset(body: &'static str, kind: &'static str) -> Response {
 }
 
 async fn index() -> Response {
-    asset(include_str!("../assets/index.html"), "text/html; charset=utf-8")
+    asset(
+        include_str!("../assets/index.html"),
+        "text/html; charset=utf-8",
+    )
 }
 
 async fn app_js() -> Response {
-    asset(include_str!("../assets/app.js"), "text/javascript; charset=utf-8")
+    asset(
+        include_str!("../assets/app.js"),
+        "text/javascript; charset=utf-8",
+    )
 }
 
 async fn app_css() -> Response {

@@ -45,7 +45,10 @@ fn cross_origin(h: &HeaderMap) -> bool {
     let Some(origin) = h.get(header::ORIGIN) else {
         return false;
     };
-    let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = h
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     origin.to_str().ok() != Some(format!("http://{host}").as_str())
 }
 
@@ -77,7 +80,10 @@ fn query_token(q: Option<&str>) -> Option<String> {
 pub(crate) async fn guard(State(token): State<Token>, req: Request, next: Next) -> Response {
     let h = req.headers();
     if cross_origin(h) {
-        return error(StatusCode::FORBIDDEN, "requests from another origin are refused");
+        return error(
+            StatusCode::FORBIDDEN,
+            "requests from another origin are refused",
+        );
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return error(StatusCode::METHOD_NOT_ALLOWED, "the dashboard is read-only");

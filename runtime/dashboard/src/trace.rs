@@ -35,7 +35,12 @@ pub fn chrome_trace(s: &Snapshot, w: &TraceWindow) -> Vec<u8> {
     }
     let producers: HashMap<&str, (&str, &str, f64)> = rows
         .iter()
-        .map(|r| (r.task_id.as_str(), (r.node_id.as_str(), r.lane.as_str(), r.phases.end)))
+        .map(|r| {
+            (
+                r.task_id.as_str(),
+                (r.node_id.as_str(), r.lane.as_str(), r.phases.end),
+            )
+        })
         .collect();
     // Times as integer nanoseconds printed as microseconds with three decimals: formatting
     // floats was most of the cost of a 100,000-task trace.
@@ -50,9 +55,9 @@ pub fn chrome_trace(s: &Snapshot, w: &TraceWindow) -> Vec<u8> {
     // escaping, done once per name.
     let mut escaped: HashMap<&str, String> = HashMap::new();
     for r in &rows {
-        escaped
-            .entry(r.function.as_str())
-            .or_insert_with(|| serde_json::to_string(&r.function).unwrap_or_else(|_| "\"?\"".into()));
+        escaped.entry(r.function.as_str()).or_insert_with(|| {
+            serde_json::to_string(&r.function).unwrap_or_else(|_| "\"?\"".into())
+        });
     }
     let mut out: Vec<u8> = Vec::with_capacity(rows.len() * 600 + 64);
     out.push(b'[');
@@ -70,7 +75,12 @@ pub fn chrome_trace(s: &Snapshot, w: &TraceWindow) -> Vec<u8> {
         let (node, lane, task) = (&r.node_id, &r.lane, &r.task_id);
         let func = &escaped[r.function.as_str()];
         let p = r.phases;
-        let (a, b, c, d) = (ns(p.get_arguments), ns(p.execute), ns(p.store_outputs), ns(p.end));
+        let (a, b, c, d) = (
+            ns(p.get_arguments),
+            ns(p.execute),
+            ns(p.store_outputs),
+            ns(p.end),
+        );
         for (cat, name, from, to) in [
             ("task:get_arguments", "\"task:get_arguments\"", a, b),
             ("task:execute", func.as_str(), b, c),
@@ -136,21 +146,40 @@ mod tests {
 
     #[test]
     fn the_trace_is_json_with_phases_arrows_and_lanes() {
-        let s = Snapshot {
-            timeline: vec![row("task-0:1", &[], 0.0), row("task-0:2", &["task-0:1"], 1.0)],
-            ..Snapshot::default()
-        };
-        let v: serde_json::Value = serde_json::from_slice(&chrome_trace(&s, &TraceWindow::default())).unwrap();
+        let s = Snapshot::new(
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![
+                row("task-0:1", &[], 0.0),
+                row("task-0:2", &["task-0:1"], 1.0),
+            ],
+            2.0,
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&chrome_trace(&s, &TraceWindow::default())).unwrap();
         let a = v.as_array().unwrap();
         assert_eq!(a.iter().filter(|e| e["ph"] == "X").count(), 6);
         assert_eq!(a.iter().filter(|e| e["cat"] == "dependency").count(), 2);
         assert!(a.iter().any(|e| e["name"] == "f\"quoted\""));
         assert_eq!(a.iter().filter(|e| e["ph"] == "M").count(), 1);
-        let w = TraceWindow { start_s: Some(1.05), ..Default::default() };
+        let w = TraceWindow {
+            start_s: Some(1.05),
+            ..Default::default()
+        };
         let v: serde_json::Value = serde_json::from_slice(&chrome_trace(&s, &w)).unwrap();
-        assert_eq!(v.as_array().unwrap().iter().filter(|e| e["ph"] == "X").count(), 3);
+        assert_eq!(
+            v.as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["ph"] == "X")
+                .count(),
+            3
+        );
         let empty: serde_json::Value =
-            serde_json::from_slice(&chrome_trace(&Snapshot::default(), &TraceWindow::default())).unwrap();
+            serde_json::from_slice(&chrome_trace(&Snapshot::default(), &TraceWindow::default()))
+                .unwrap();
         assert_eq!(empty, serde_json::json!([]));
     }
 }

@@ -181,15 +181,17 @@ pub fn progress(
         .into_iter()
         .find(|t| t.name == name)
         .ok_or(ProgressError::UnknownTrial)?;
-    let text =
-        std::fs::read_to_string(trial.path.join("progress.csv")).map_err(|_| ProgressError::UnknownTrial)?;
+    let text = std::fs::read_to_string(trial.path.join("progress.csv"))
+        .map_err(|_| ProgressError::UnknownTrial)?;
     let table = parse_csv(&text);
     let n = table.rows.len();
     let keep: Vec<usize> = if n <= max_points.max(2) {
         (0..n).collect()
     } else {
         let step = n as f64 / max_points as f64;
-        let mut v: Vec<usize> = (0..max_points).map(|i| (i as f64 * step) as usize).collect();
+        let mut v: Vec<usize> = (0..max_points)
+            .map(|i| (i as f64 * step) as usize)
+            .collect();
         v.dedup();
         if v.last() != Some(&(n - 1)) {
             v.push(n - 1);
@@ -219,7 +221,17 @@ mod tests {
 
     #[test]
     fn names_that_could_escape_are_not_valid() {
-        for bad in ["..", ".", "../x", "/etc/passwd", "a/b", "%2e%2e", "a\\b", "", ".hidden"] {
+        for bad in [
+            "..",
+            ".",
+            "../x",
+            "/etc/passwd",
+            "a/b",
+            "%2e%2e",
+            "a\\b",
+            "",
+            ".hidden",
+        ] {
             assert!(!valid_name(bad), "{bad}");
         }
         assert!(valid_name("PPO_CartPole-v1_lr=0.001_seed1_1700000000000"));
@@ -229,6 +241,9 @@ mod tests {
     fn a_torn_last_line_is_dropped() {
         let t = parse_csv("a,b\n1,2\n3,nan\n4");
         assert_eq!(t.columns, vec!["a", "b"]);
-        assert_eq!(t.rows, vec![vec![Some(1.0), Some(2.0)], vec![Some(3.0), None]]);
+        assert_eq!(
+            t.rows,
+            vec![vec![Some(1.0), Some(2.0)], vec![Some(3.0), None]]
+        );
     }
 }

@@ -43,7 +43,9 @@ pub fn usage(s: &Snapshot, buckets: usize) -> Usage {
         if b <= a {
             continue;
         }
-        let row = nodes.entry(t.node_id.clone()).or_insert_with(|| vec![0.0; n]);
+        let row = nodes
+            .entry(t.node_id.clone())
+            .or_insert_with(|| vec![0.0; n]);
         let first = ((a / w) as usize).min(n - 1);
         let last = ((b / w) as usize).min(n - 1);
         for i in first..=last {

@@ -14,7 +14,12 @@ remote_fn! { pub fn fail(x: i64) -> i64 { if x > 0 { panic!("boom {x}") } x } }
 const TOKEN: &str = "test-token-0123456789";
 
 /// One HTTP/1.1 request; the status, the headers (lowercased) and the body.
-fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -32,7 +37,12 @@ fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u
 }
 
 fn get(addr: &str, path: &str) -> (u16, Value) {
-    let (st, _, body) = request(addr, "GET", path, &[("Authorization", &format!("Bearer {TOKEN}"))]);
+    let (st, _, body) = request(
+        addr,
+        "GET",
+        path,
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+    );
     (st, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
@@ -64,7 +74,11 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     // A progress.csv outside the log dir that no trial name may reach.
-    std::fs::write(logdir.path().parent().unwrap().join("progress.csv"), "a\n1\n").ok();
+    std::fs::write(
+        logdir.path().parent().unwrap().join("progress.csv"),
+        "a\n1\n",
+    )
+    .ok();
     let mut cfg = DashboardConfig::new(TOKEN);
     cfg.port = 0;
     cfg.logdir = Some(logdir.path().to_path_buf());
@@ -108,7 +122,12 @@ fn every_route_needs_the_token_and_answers_with_it() {
         assert!(String::from_utf8_lossy(&body).contains("token"), "{r}");
         let (st, _, _) = request(&addr, "GET", r, &[("Authorization", "Bearer wrong")]);
         assert_eq!(st, 401, "{r} with a wrong token");
-        let (st, _, _) = request(&addr, "GET", r, &[("Authorization", &format!("Bearer {TOKEN}"))]);
+        let (st, _, _) = request(
+            &addr,
+            "GET",
+            r,
+            &[("Authorization", &format!("Bearer {TOKEN}"))],
+        );
         assert_eq!(st, 200, "{r} with the token");
     }
 }
@@ -120,7 +139,10 @@ fn the_printed_url_sets_an_httponly_cookie_that_then_suffices() {
     assert!(fx.dash.url().ends_with(&format!("/?token={TOKEN}")));
     let (st, head, _) = request(&addr, "GET", &format!("/?token={TOKEN}"), &[]);
     assert_eq!(st, 303);
-    assert!(head.contains("set-cookie: rllib_dashboard_token="), "{head}");
+    assert!(
+        head.contains("set-cookie: rllib_dashboard_token="),
+        "{head}"
+    );
     assert!(head.contains("httponly"), "{head}");
     let (st, _, _) = request(&addr, "GET", "/?token=nope", &[]);
     assert_eq!(st, 401);
@@ -134,12 +156,27 @@ fn other_origins_and_writes_are_refused() {
     let fx = fixture();
     let addr = fx.dash.address().to_string();
     let auth = format!("Bearer {TOKEN}");
-    let (st, _, _) = request(&addr, "GET", "/api/tasks", &[("Authorization", &auth), ("Origin", "http://evil.example")]);
+    let (st, _, _) = request(
+        &addr,
+        "GET",
+        "/api/tasks",
+        &[("Authorization", &auth), ("Origin", "http://evil.example")],
+    );
     assert_eq!(st, 403);
-    let (st, _, _) = request(&addr, "GET", "/api/tasks", &[("Authorization", &auth), ("Sec-Fetch-Site", "cross-site")]);
+    let (st, _, _) = request(
+        &addr,
+        "GET",
+        "/api/tasks",
+        &[("Authorization", &auth), ("Sec-Fetch-Site", "cross-site")],
+    );
     assert_eq!(st, 403);
     let own = format!("http://{addr}");
-    let (st, _, _) = request(&addr, "GET", "/api/tasks", &[("Authorization", &auth), ("Origin", &own)]);
+    let (st, _, _) = request(
+        &addr,
+        "GET",
+        "/api/tasks",
+        &[("Authorization", &auth), ("Origin", &own)],
+    );
     assert_eq!(st, 200);
     for m in ["POST", "PUT", "DELETE"] {
         let (st, _, _) = request(&addr, m, "/api/tasks", &[("Authorization", &auth)]);
@@ -160,8 +197,15 @@ fn tables_search_page_and_show_whole_records() {
     let (_, v) = get(&addr, "/api/tasks?state=failed");
     assert_eq!(v["total"], 1);
     assert!(v["tasks"][0]["error"].as_str().unwrap().contains("boom 1"));
-    let (_, v) = get(&addr, &format!("/api/tasks?q={}", &fx.task_id[..fx.task_id.len() - 1]));
-    assert!(v["tasks"].as_array().unwrap().iter().any(|t| t["task_id"] == fx.task_id.as_str()));
+    let (_, v) = get(
+        &addr,
+        &format!("/api/tasks?q={}", &fx.task_id[..fx.task_id.len() - 1]),
+    );
+    assert!(v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["task_id"] == fx.task_id.as_str()));
     let (_, v) = get(&addr, "/api/tasks?q=fail");
     assert_eq!(v["total"], 1);
     let (st, t) = get(&addr, &format!("/api/tasks/{}", fx.task_id));
@@ -187,12 +231,29 @@ fn timeline_usage_and_histogram_have_their_shapes() {
     let fx = fixture();
     let addr = fx.dash.address().to_string();
     let (_, tr) = get(&addr, "/api/timeline");
-    let cats: Vec<&str> = tr.as_array().unwrap().iter().filter_map(|e| e["cat"].as_str()).collect();
-    for phase in ["task:get_arguments", "task:execute", "task:store_outputs", "dependency"] {
+    let cats: Vec<&str> = tr
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["cat"].as_str())
+        .collect();
+    for phase in [
+        "task:get_arguments",
+        "task:execute",
+        "task:store_outputs",
+        "dependency",
+    ] {
         assert!(cats.contains(&phase), "{phase} in {cats:?}");
     }
     let (_, tr) = get(&addr, "/api/timeline?limit=1");
-    assert_eq!(tr.as_array().unwrap().iter().filter(|e| e["ph"] == "X").count(), 3);
+    assert_eq!(
+        tr.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["ph"] == "X")
+            .count(),
+        3
+    );
     let (_, u) = get(&addr, "/api/usage?buckets=10");
     assert_eq!(u["t"].as_array().unwrap().len(), 10);
     assert_eq!(u["cpus_total"], 2.0);
@@ -210,14 +271,30 @@ fn trials_show_progress_and_names_cannot_escape_the_log_dir() {
     let (_, t) = get(&addr, "/api/trials");
     assert_eq!(t["trials"][0]["name"], "PPO_CartPole-v1_seed1_1");
     assert_eq!(t["trials"][0]["episode_reward_mean"], 31.25);
-    let (st, p) = get(&addr, "/api/trials/PPO_CartPole-v1_seed1_1/progress?columns=timesteps_total,episode_reward_mean");
+    let (st, p) = get(
+        &addr,
+        "/api/trials/PPO_CartPole-v1_seed1_1/progress?columns=timesteps_total,episode_reward_mean",
+    );
     assert_eq!(st, 200);
-    assert_eq!(p["series"]["episode_reward_mean"], serde_json::json!([20.5, 31.25]));
-    let (st, _) = get(&addr, "/api/trials/PPO_CartPole-v1_seed1_1/progress?columns=nope");
+    assert_eq!(
+        p["series"]["episode_reward_mean"],
+        serde_json::json!([20.5, 31.25])
+    );
+    let (st, _) = get(
+        &addr,
+        "/api/trials/PPO_CartPole-v1_seed1_1/progress?columns=nope",
+    );
     assert_eq!(st, 400);
     for bad in [
-        "..", "%2e%2e", "..%2F..%2Fetc", "%2Fetc%2Fpasswd", "..%2fprogress.csv", "%252e%252e",
-        "exp%2FPPO_CartPole-v1_seed1_1", "..%5C..", ".hidden",
+        "..",
+        "%2e%2e",
+        "..%2F..%2Fetc",
+        "%2Fetc%2Fpasswd",
+        "..%2fprogress.csv",
+        "%252e%252e",
+        "exp%2FPPO_CartPole-v1_seed1_1",
+        "..%5C..",
+        ".hidden",
     ] {
         let (st, v) = get(&addr, &format!("/api/trials/{bad}/progress"));
         assert!(st == 400 || st == 404, "{bad}: {st}");
