@@ -11,6 +11,7 @@ import json, os, statistics, subprocess, sys, tempfile, threading, time, urllib.
 
 PAIRS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 RLLIB = sys.argv[2] if len(sys.argv) > 2 else ".ci/rllib"
+ONLY = sys.argv[3] if len(sys.argv) > 3 else ""
 TOKEN = "overhead-bench"
 WORKLOADS = {
     # The project's tuned config: the local worker samples (no runtime tasks), to 475.
@@ -62,6 +63,8 @@ def main():
     port = 18300
     print(f"{PAIRS} pairs per workload, alternating (without, with), {RLLIB}")
     for name, args in WORKLOADS.items():
+        if ONLY and ONLY not in name:
+            continue
         off, on = [], []
         for i in range(PAIRS):
             port += 1
