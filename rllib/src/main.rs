@@ -1,5 +1,6 @@
-//! The `rllib` command line: `train`, `evaluate`, `env check`, `microbenchmark`, and the
-//! cluster commands `start`, `status`, `stop`.
+//! The `rllib` command line: `train`, `evaluate`, `env check`, `microbenchmark`, the
+//! cluster commands `start`, `status`, `stop`, and `dashboard` with Ray's state commands
+//! `list`, `get`, `timeline` over a dashboard.
 //!
 //! A thin layer over the `rllib` library: argument parsing (clap), progress bars
 //! (indicatif), error reports with exit codes (anyhow); the commands live in `cli/`. This

@@ -175,6 +175,14 @@ impl Trainer {
         &self.config
     }
 
+    /// The runtime the remote rollout workers live on (`None` with `num_workers: 0`).
+    pub fn runtime(&self) -> Option<RuntimeHandle> {
+        match self.optimizer.worker_set() {
+            WorkerSet::Local(_) => None,
+            WorkerSet::Remote(r) => Some(r.runtime().clone()),
+        }
+    }
+
     /// The seed actually used (the config's, or one picked at start).
     pub fn seed(&self) -> u64 {
         self.seed

@@ -49,6 +49,9 @@ pub fn should_stop(
 pub trait TrialObserver {
     /// The trial directory was created; training starts.
     fn trial_started(&mut self, _exp: &Experiment, _dir: &Path) {}
+    /// The trainer is built; `runtime` is where its rollout workers run (`None` when the
+    /// driver samples alone), for tools that look inside it (dashboard, timeline).
+    fn runtime_ready(&mut self, _exp: &Experiment, _runtime: Option<&runtime::RuntimeHandle>) {}
     /// An iteration finished; `result` is what `result.json` got.
     fn iteration(&mut self, _exp: &Experiment, _result: &Value) {}
     /// The trial ended, normally or with an error.
@@ -89,6 +92,7 @@ pub fn run_experiment(exp: &Experiment, observer: &mut dyn TrialObserver) -> Res
     let mut logger = TrialLogger::create(&dir, &params)?;
     tracing::info!("trial directory {}", dir.display());
     observer.trial_started(exp, &dir);
+    observer.runtime_ready(exp, trainer.runtime().as_ref());
     let out = train_until_stopped(exp, &mut trainer, &mut logger, &dir, observer);
     observer.trial_ended(exp);
     out

@@ -64,11 +64,24 @@ pub(crate) struct ActorMailbox {
     pub id: ActorId,
     pub class: &'static str,
     tx: Sender<ActorMsg>,
+    /// Calls submitted so far (Ray's actor call counter, shown in the task table).
+    calls: std::sync::atomic::AtomicU64,
 }
 
 impl ActorMailbox {
     pub fn new(id: ActorId, class: &'static str, tx: Sender<ActorMsg>) -> Self {
-        ActorMailbox { id, class, tx }
+        ActorMailbox {
+            id,
+            class,
+            tx,
+            calls: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The next call's number (0 for the first call).
+    pub fn next_call(&self) -> u64 {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Queues a call; false if the actor's loop is gone.

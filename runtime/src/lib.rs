@@ -129,7 +129,9 @@ pub use object_store::{ObjectInfo, ObjectStatus};
 pub use registry::{ActorClass, ActorMethod, Registration, RemoteFn};
 pub use resources::Resources;
 pub use runtime::{current, Runtime, RuntimeHandle, TaskBuilder};
+pub use scheduler::NodeInfo;
 pub use task::{ArgInfo, TaskFilter, TaskInfo, TaskState};
+pub use timeline::TaskPhases;
 pub use value::{Blob, Data};
 pub use worker_process::worker_main_if_requested;
 

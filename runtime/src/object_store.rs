@@ -216,4 +216,10 @@ pub struct ObjectInfo {
     pub is_put: bool,
     /// Pending, ready or failed.
     pub status: ObjectStatus,
+    /// Live `ObjectRef`s to it (the driver's, and those it counts for worker processes).
+    pub refs: u32,
+    /// The worker process that returned it, if any.
+    pub from_worker: Option<WorkerId>,
+    /// Tasks waiting for it as an argument.
+    pub waiting_tasks: Vec<TaskId>,
 }

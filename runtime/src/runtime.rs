@@ -12,14 +12,16 @@ use crate::config::{Isolation, RuntimeConfig};
 use crate::error::RuntimeError;
 use crate::ids::{ActorId, NodeId, ObjectId, TaskId};
 use crate::object_ref::{collect_refs, with_ref_serde, Decoder, ObjectRef, RefSerde, RefToken};
-use crate::object_store::{ObjState, ObjectInfo, ObjectStatus};
+use crate::object_store::{ObjState, ObjectEntry, ObjectInfo, ObjectStatus};
 use crate::process_executor::{refuse_unregistered_worker, ProcessExecutor};
 use crate::registry::RemoteFn;
 use crate::remote_executor::{self, ClusterLink};
 use crate::resources::Resources;
 use crate::runtime_core::{thread_core, Core, Executor};
+use crate::scheduler::NodeInfo;
 use crate::task::{ClosureBody, TaskBody, TaskFilter, TaskInfo, CURRENT_TASK};
 use crate::thread_executor::ThreadExecutor;
+use crate::timeline::TaskPhases;
 use crate::value::{codec, decode_value, encode_value, Blob, Data, Serialized, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -542,33 +544,62 @@ impl RuntimeHandle {
     pub fn object_info(&self, id: ObjectId) -> Option<ObjectInfo> {
         let core = self.local()?;
         let node = core.node;
-        core.with(|s, _| {
-            s.objects.get(&id).map(|e| {
-                let location = match e.from_worker {
-                    Some(w) => {
-                        format!("{node} driver object store (returned by worker process {w})")
-                    }
-                    None => format!("{node} driver object store (in memory)"),
-                };
-                ObjectInfo {
-                    object_id: id,
-                    size: e.size(),
-                    task: e.producer,
-                    location,
-                    is_put: e.is_put,
-                    status: match &e.state {
-                        ObjState::Pending => ObjectStatus::Pending,
-                        ObjState::Ready(_) => ObjectStatus::Ready,
-                        ObjState::Failed(err) => ObjectStatus::Failed(err.to_string()),
-                    },
-                }
-            })
-        })
+        core.with(|s, _| s.objects.get(&id).map(|e| object_row(node, id, e)))
+    }
+
+    /// Every object in the store, by id (empty inside a worker process).
+    pub fn objects(&self) -> Vec<ObjectInfo> {
+        let Some(core) = self.local() else {
+            return Vec::new();
+        };
+        let node = core.node;
+        // Copy the entries' small fields under the lock; the rows are built outside it.
+        let mut v: Vec<ObjectInfo> = core.with(|s, _| {
+            s.objects
+                .iter()
+                .map(|(id, e)| object_row(node, *id, e))
+                .collect()
+        });
+        v.sort_by_key(|o| o.object_id);
+        v
     }
 
     /// The actor table row of an actor (`None` inside a worker process).
     pub fn actor_info(&self, id: ActorId) -> Option<ActorRecord> {
         self.local()?.with(|s, _| s.actors.get(&id).cloned())
+    }
+
+    /// Every actor with its row, by id (empty inside a worker process).
+    pub fn actors(&self) -> Vec<(ActorId, ActorRecord)> {
+        let Some(core) = self.local() else {
+            return Vec::new();
+        };
+        let mut v: Vec<(ActorId, ActorRecord)> =
+            core.with(|s, _| s.actors.iter().map(|(id, a)| (*id, a.clone())).collect());
+        v.sort_by_key(|(id, _)| *id);
+        v
+    }
+
+    /// The nodes (places of work) with their resources (empty inside a worker process).
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        let Some(core) = self.local() else {
+            return Vec::new();
+        };
+        let node = core.node;
+        core.with(|s, _| s.nodes(node))
+    }
+
+    /// How long this runtime has run (the clock of every recorded time).
+    pub fn uptime(&self) -> Option<std::time::Duration> {
+        Some(self.local()?.epoch.elapsed())
+    }
+
+    /// The timeline's task attempts as typed records (empty inside a worker process).
+    pub fn timeline_records(&self) -> Vec<TaskPhases> {
+        match self.local() {
+            Some(core) => core.timeline.records(),
+            None => Vec::new(),
+        }
     }
 
     /// Everything this node has.
@@ -612,5 +643,28 @@ impl RuntimeHandle {
             Some(core) => core.timeline.events(core.node),
             None => Vec::new(),
         }
+    }
+}
+
+/// An object's row from its store entry.
+fn object_row(node: crate::ids::NodeId, id: ObjectId, e: &ObjectEntry) -> ObjectInfo {
+    let location = match e.from_worker {
+        Some(w) => format!("{node} driver object store (returned by worker process {w})"),
+        None => format!("{node} driver object store (in memory)"),
+    };
+    ObjectInfo {
+        object_id: id,
+        size: e.size(),
+        task: e.producer,
+        location,
+        is_put: e.is_put,
+        status: match &e.state {
+            ObjState::Pending => ObjectStatus::Pending,
+            ObjState::Ready(_) => ObjectStatus::Ready,
+            ObjState::Failed(err) => ObjectStatus::Failed(err.to_string()),
+        },
+        refs: e.refs,
+        from_worker: e.from_worker,
+        waiting_tasks: e.dependents.clone(),
     }
 }

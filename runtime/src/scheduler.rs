@@ -15,13 +15,14 @@
 use crate::actor_spec::{ActorCtor, ActorRecord, ActorStatus};
 use crate::args::ArgSlot;
 use crate::error::RuntimeError;
-use crate::ids::{ActorId, IdMap, ObjectId, TaskId, WorkerId};
+use crate::ids::{ActorId, IdMap, NodeId, ObjectId, TaskId, WorkerId};
 use crate::object_ref::ReleaseQueue;
 use crate::object_store::{ObjState, ObjectEntry, Waiter};
 use crate::resources::{Demand, ResourcePool, Resources};
 use crate::task::{TaskBody, TaskRecord, TaskSpec, TaskState, Tasks};
 use crate::value::{codec, Codec, Value};
 use crossbeam::channel::Sender;
+use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -117,6 +118,23 @@ pub(crate) struct Effects {
     pub garbage: Vec<Garbage>,
 }
 
+/// One node (a place where work runs) as introspection shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeInfo {
+    /// The node, when known (this process's node, or a node a worker there belongs to).
+    pub node: Option<NodeId>,
+    /// Its index among the runtime's places (0: this process's executor).
+    pub place: usize,
+    /// False once the node was declared dead.
+    pub alive: bool,
+    /// Everything it offers.
+    pub total: Resources,
+    /// What is free now (tasks blocked in `get` have given theirs back).
+    pub available: Resources,
+    /// Task workers registered there.
+    pub workers: usize,
+}
+
 /// A blocked worker whose value arrived, waiting to take its resources back.
 struct Resume {
     demand: Demand,
@@ -203,6 +221,29 @@ impl State {
             return self.places[0].pool.fits(&s.demand).then_some(0);
         }
         self.places.iter().position(|p| p.accepts(s))
+    }
+
+    /// Every place as a node row; `local` is this process's node (place 0).
+    pub fn nodes(&self, local: NodeId) -> Vec<NodeInfo> {
+        let mut node_of: Vec<Option<NodeId>> = vec![None; self.places.len()];
+        node_of[0] = Some(local);
+        for (w, slot) in self.workers.iter() {
+            if let Some(n) = node_of.get_mut(slot.place) {
+                n.get_or_insert(w.node());
+            }
+        }
+        self.places
+            .iter()
+            .enumerate()
+            .map(|(i, p)| NodeInfo {
+                node: node_of[i],
+                place: i,
+                alive: p.alive,
+                total: p.pool.total(),
+                available: p.pool.available(),
+                workers: p.workers,
+            })
+            .collect()
     }
 
     /// Adds a place (a node that joined); its index.

@@ -82,6 +82,9 @@ pub struct TaskInfo {
     pub parent: Option<TaskId>,
     /// The actor, for actor method calls and constructors.
     pub actor: Option<ActorId>,
+    /// Its number among the calls submitted to its actor (0 first); `None` for plain tasks
+    /// and constructors.
+    pub actor_call: Option<u64>,
     /// The object holding its return value.
     pub return_object: ObjectId,
     /// Since runtime start.
@@ -106,6 +109,7 @@ pub(crate) struct TaskRecord {
     pub worker_pid: Option<u32>,
     pub parent: Option<TaskId>,
     pub actor: Option<ActorId>,
+    pub actor_call: Option<u64>,
     pub return_id: ObjectId,
     pub submit: u64,
     pub start: Option<u64>,
@@ -128,6 +132,7 @@ impl TaskRecord {
             node,
             parent: self.parent,
             actor: self.actor,
+            actor_call: self.actor_call,
             return_object: self.return_id,
             submit_time: d(self.submit),
             start_time: self.start.map(d),

@@ -6,6 +6,7 @@
 
 use crate::ids::{NodeId, TaskId, WorkerId};
 use parking_lot::Mutex;
+use serde::Serialize;
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -21,6 +22,30 @@ pub(crate) struct TaskEvent {
     pub execute: u64,
     pub store: u64,
     pub end: u64,
+    pub deps: Vec<TaskId>,
+}
+
+/// One task attempt on the timeline: its worker and the start of each phase; times in ns since
+/// runtime start (`get_arguments` .. `execute` .. `store_outputs` .. `end`).
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskPhases {
+    /// The task.
+    pub task_id: TaskId,
+    /// Function or actor method name.
+    pub function: &'static str,
+    /// The worker that ran it.
+    pub worker: WorkerId,
+    /// Its lane in the trace (`worker:<label>`).
+    pub lane: String,
+    /// When argument fetching started.
+    pub get_arguments: u64,
+    /// When the function started.
+    pub execute: u64,
+    /// When storing the outputs started.
+    pub store_outputs: u64,
+    /// When the attempt ended.
+    pub end: u64,
+    /// Tasks whose outputs it consumed (the trace's arrows).
     pub deps: Vec<TaskId>,
 }
 
@@ -106,6 +131,28 @@ impl Timeline {
             self.workers.lock().push(w.clone());
         }
         w
+    }
+
+    /// Every recorded attempt, worker by worker (oldest first within a worker).
+    pub fn records(&self) -> Vec<TaskPhases> {
+        let workers: Vec<Arc<WorkerTimeline>> = self.workers.lock().clone();
+        let mut out = Vec::new();
+        for w in &workers {
+            let lane = format!("worker:{}", w.label);
+            let b = w.events.lock();
+            out.extend(b.ring.iter().chain(b.staged.iter()).map(|e| TaskPhases {
+                task_id: e.task,
+                function: e.function,
+                worker: w.worker,
+                lane: lane.clone(),
+                get_arguments: e.get_args,
+                execute: e.execute,
+                store_outputs: e.store,
+                end: e.end,
+                deps: e.deps.clone(),
+            }));
+        }
+        out
     }
 
     /// Chrome trace events: three slices per task and a flow arrow per consumed dependency.

@@ -1,5 +1,5 @@
 //! `rllib-train`: every `rllib` command, with libtorch loaded (`train`, `evaluate`, `env`,
-//! `microbenchmark`, and the cluster commands too).
+//! `microbenchmark`, `dashboard`, `list`, `get`, `timeline`, and the cluster commands too).
 //!
 //! `rllib` itself does not link libtorch, whose start-up costs ~0.4 s, so that `rllib start`,
 //! `status` and `stop` answer at once; it runs this binary, which sits beside it, for the rest.
@@ -26,6 +26,10 @@ fn main() -> ExitCode {
         Command::Start(a) => cli::cluster::start(a),
         Command::Status(a) => cli::cluster::status(a),
         Command::Stop(a) => cli::cluster::stop(a),
+        Command::Dashboard(a) => cli::dashboard::dashboard(a),
+        Command::Timeline(a) => cli::dashboard::timeline(a),
+        Command::List(a) => cli::dashboard::list(a),
+        Command::Get(a) => cli::dashboard::get(a),
         Command::ClusterDaemon { spec } => Ok(cli::cluster::daemon(&spec)),
     };
     cli::exit(outcome)

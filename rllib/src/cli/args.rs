@@ -35,6 +35,14 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Stop the daemon started with a temp dir on this machine, and its workers.
     Stop(StopArgs),
+    /// Serve the dashboard: past trials under a results directory, and a live cluster's nodes.
+    Dashboard(DashboardArgs),
+    /// Write a live runtime's Chrome trace, from its dashboard (Ray's `ray timeline`).
+    Timeline(TimelineArgs),
+    /// List tasks, objects, actors or nodes of a live runtime, from its dashboard (`ray list`).
+    List(ListArgs),
+    /// Show one task or object of a live runtime, from its dashboard (`ray get`).
+    Get(GetArgs),
     /// Runs a cluster daemon in the foreground (started by `rllib start`).
     #[command(name = "__cluster-daemon", hide = true)]
     ClusterDaemon {
@@ -72,6 +80,64 @@ pub(crate) struct StartArgs {
     /// A Redis server for the cluster's metadata (not supported yet).
     #[arg(long, requires = "head")]
     pub(crate) redis_address: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct DashboardArgs {
+    /// Results directory whose trials are shown (default ~/rllib_results).
+    #[arg(long)]
+    pub(crate) logdir: Option<PathBuf>,
+    /// A cluster's head (HOST:PORT): show its nodes.
+    #[arg(long)]
+    pub(crate) address: Option<String>,
+    /// Port to serve on.
+    #[arg(long, default_value_t = dashboard::DEFAULT_PORT)]
+    pub(crate) port: u16,
+    /// Address to bind (127.0.0.1: this machine only).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: String,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct TimelineArgs {
+    /// The dashboard's HOST:PORT (default RLLIB_DASHBOARD_ADDRESS, else 127.0.0.1:8265).
+    #[arg(long)]
+    pub(crate) address: Option<String>,
+    /// Where to write the trace (JSON).
+    #[arg(short = 'o', long = "output")]
+    pub(crate) output: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ListArgs {
+    /// tasks, objects, actors or nodes.
+    pub(crate) resource: String,
+    /// The dashboard's HOST:PORT (default RLLIB_DASHBOARD_ADDRESS, else 127.0.0.1:8265).
+    #[arg(long)]
+    pub(crate) address: Option<String>,
+    /// KEY=VALUE; repeatable (e.g. state=RUNNING, function=sample, node_id=node-0).
+    #[arg(long)]
+    pub(crate) filter: Vec<String>,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: usize,
+    /// table or json.
+    #[arg(long, default_value = "table")]
+    pub(crate) format: String,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct GetArgs {
+    /// task or object.
+    pub(crate) resource: String,
+    /// Its id (e.g. task-0:0000002a).
+    pub(crate) id: String,
+    /// The dashboard's HOST:PORT (default RLLIB_DASHBOARD_ADDRESS, else 127.0.0.1:8265).
+    #[arg(long)]
+    pub(crate) address: Option<String>,
+    /// text or json.
+    #[arg(long, default_value = "text")]
+    pub(crate) format: String,
 }
 
 #[derive(clap::Args)]
@@ -133,6 +199,15 @@ pub(crate) struct TrainArgs {
     /// RLLIB_ADDRESS if set; otherwise on this machine). The learner stays here.
     #[arg(long)]
     pub(crate) address: Option<String>,
+    /// Serve the dashboard on 127.0.0.1 while training (prints its URL once).
+    #[arg(long)]
+    pub(crate) dashboard: bool,
+    /// The dashboard's port, with --dashboard.
+    #[arg(long, default_value_t = dashboard::DEFAULT_PORT, requires = "dashboard")]
+    pub(crate) dashboard_port: u16,
+    /// Write the run's Chrome trace here when training ends (FILE_1, ... for later trials).
+    #[arg(long)]
+    pub(crate) timeline: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

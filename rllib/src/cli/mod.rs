@@ -3,6 +3,7 @@
 pub mod args;
 pub mod cluster;
 pub mod commands;
+pub mod dashboard;
 mod failure;
 pub mod progress;
 pub mod train;

@@ -110,6 +110,16 @@ pub fn train(a: TrainArgs) -> Result<ExitCode, Failure> {
         exp.address = address.clone();
     }
     let mut progress = Progress::new(!a.no_progress);
+    let logdir = exps
+        .first()
+        .and_then(|e| e.local_dir.clone())
+        .unwrap_or_else(rllib::tune::default_local_dir);
+    let mut watch = super::dashboard::TrainWatch::new(
+        &mut progress,
+        a.dashboard.then_some(a.dashboard_port),
+        logdir,
+        a.timeline.clone(),
+    )?;
     // Every trial's env is checked before the first trial starts, so a bad value in a grid
     // search fails before anything is written.
     for exp in &exps {
@@ -117,7 +127,7 @@ pub fn train(a: TrainArgs) -> Result<ExitCode, Failure> {
     }
     let mut summaries = Vec::new();
     for exp in &exps {
-        let s = run_experiment(exp, &mut progress)?;
+        let s = run_experiment(exp, &mut watch)?;
         summaries.push((exp.name.clone(), s));
     }
     if exps.len() > 1 {
