@@ -169,7 +169,11 @@ pub(crate) fn unknown_anywhere(id: &str, e: PythonEnvError) -> EnvError {
     let native = registered_ids().join(", ");
     let why = match e {
         PythonEnvError::NotFound { .. } => format!("nor has Gymnasium's registry an env '{id}'"),
-        other => format!("and Gymnasium's registry could not be asked: {other}"),
+        e @ (PythonEnvError::Interpreter { .. } | PythonEnvError::MissingPackage { .. }) => {
+            format!("and Gymnasium's registry could not be asked: {e}")
+        }
+        // Gymnasium has the id; what went wrong making it is the error.
+        other => return other.into(),
     };
     EnvError::UnknownEnv {
         id: id.to_string(),

@@ -7,5 +7,6 @@ mod bad_input;
 mod checkpoints;
 mod cluster;
 mod env_check;
+mod python_envs;
 mod train;
 mod workers;

@@ -12,7 +12,7 @@ Requests (Rust -> Python):
        int64 * k per env (MultiDiscrete).
   b"Q" quit.
 Replies (Python -> Rust): tag 0 with the payload, or tag 1 with a JSON error
-  {stage, type, message, index, missing, not_found}.
+  {stage, type, message, index, missing, not_found, dependency}.
   I: JSON {observation: space, action: space}, a space being {kind, n | low, high, shape |
      nvec, described}; non-finite bounds are the strings "inf" / "-inf".
   R: float32 observations, num_envs * obs_dim.
@@ -253,7 +253,7 @@ def make_envs(request):
             except ModuleNotFoundError as e:
                 raise EnvFailure(missing=e.name, **exception_fields("gymnasium.make", e, i))
             except gymnasium.error.DependencyNotInstalled as e:
-                raise EnvFailure(missing=_dependency(str(e)), **exception_fields("gymnasium.make", e, i))
+                raise EnvFailure(dependency=str(e), **exception_fields("gymnasium.make", e, i))
             except Exception as e:
                 raise EnvFailure(**exception_fields("gymnasium.make", e, i))
     else:
@@ -264,13 +264,6 @@ def make_envs(request):
             except Exception as e:
                 raise EnvFailure(**exception_fields("__init__", e, i))
     return np, spaces, envs
-
-
-def _dependency(message):
-    # Gymnasium says e.g. 'MuJoCo is not installed, run `pip install "gymnasium[mujoco]"`'.
-    if "`pip install" in message:
-        return message.split("`pip install", 1)[1].split("`", 1)[0].strip().strip('"')
-    return None
 
 
 def serve(rfd, wfd):
@@ -357,7 +350,7 @@ def main():
     except EOFError:
         pass
     except EnvFailure as e:
-        fields = {"stage": None, "type": None, "message": "", "index": None, "missing": None, "not_found": None}
+        fields = {"stage": None, "type": None, "message": "", "index": None, "missing": None, "not_found": None, "dependency": None}
         fields.update(e.fields)
         try:
             reply(wfd, 1, json.dumps(fields).encode())

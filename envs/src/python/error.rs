@@ -44,6 +44,16 @@ pub enum PythonEnvError {
         /// Where the set-up would install it, when the interpreter is the project's.
         hint: String,
     },
+    /// Gymnasium says the env needs packages that are not installed (its message says which).
+    #[error("env '{env}' needs Python packages that {python} does not have: {message}")]
+    MissingDependency {
+        /// The env being made.
+        env: String,
+        /// The interpreter used.
+        python: PathBuf,
+        /// Gymnasium's `DependencyNotInstalled` message, e.g. `pip install "gymnasium[box2d]"`.
+        message: String,
+    },
     /// A file, module, class or Gymnasium id the env string names does not exist.
     #[error("env '{env}': {what}")]
     NotFound {

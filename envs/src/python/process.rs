@@ -96,6 +96,8 @@ struct ErrorFrame {
     index: Option<usize>,
     missing: Option<String>,
     not_found: Option<String>,
+    #[serde(default)]
+    dependency: Option<String>,
 }
 
 /// The last lines a process wrote to stderr, which is otherwise logged at debug level.
@@ -404,6 +406,13 @@ impl PythonVectorEnv {
         let env = self.env.clone();
         if let Some(what) = frame.not_found {
             return PythonEnvError::NotFound { env, what };
+        }
+        if let Some(message) = frame.dependency {
+            return PythonEnvError::MissingDependency {
+                env,
+                python: self.python.clone(),
+                message,
+            };
         }
         if let Some(package) = frame.missing {
             let hint = if package.starts_with("gymnasium") || package.starts_with("mujoco") {

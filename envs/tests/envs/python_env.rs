@@ -349,7 +349,7 @@ fn a_killed_python_process_is_an_error_at_once() {
             .unwrap();
     });
     let mut err = None;
-    // Each step sleeps 50 ms per env in Python; the kill lands within a few steps.
+    // Each step sleeps 5 ms per env in Python; the kill lands within a few steps.
     for _ in 0..200 {
         if let Err(e) = v.step_discrete(&[1, 1]) {
             err = Some(e.to_string());

@@ -124,5 +124,5 @@ class Sleeper(Corridor):
     def step(self, action):
         import time
 
-        time.sleep(0.05)
+        time.sleep(0.005)
         return super().step(action)
