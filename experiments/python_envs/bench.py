@@ -26,7 +26,8 @@ def reexec_in_venv():
     try:
         import gymnasium  # noqa: F401
     except ModuleNotFoundError:
-        if os.path.realpath(sys.executable) != os.path.realpath(VENV_PY):
+        if not os.environ.get("RLLIB_BENCH_IN_VENV"):
+            os.environ["RLLIB_BENCH_IN_VENV"] = "1"
             os.execv(VENV_PY, [VENV_PY, *sys.argv])
         sys.exit("gymnasium is missing from .venv: run .ci/setup")
 

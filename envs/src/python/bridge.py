@@ -39,17 +39,6 @@ class EnvFailure(Exception):
         self.fields = fields
 
 
-def read_exact(fd, n):
-    chunks = []
-    while n > 0:
-        chunk = os.read(fd, n)
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
 def write_all(fd, data):
     view = memoryview(data)
     while view:
@@ -121,12 +110,24 @@ class Observations:
             "described": str(space),
         }
 
-    def put(self, row, obs):
-        if self.flatten is None:
-            # Assigning casts to float32 exactly as numpy's astype; float32 input is copied bit for bit.
-            row[:] = self.np.asarray(obs).reshape(-1)
-        else:
-            row[:] = self.flatten(self.space, obs)
+    def rows(self, items, stage):
+        """The float32 bytes of a list of observations, one flat row each."""
+        np = self.np
+        try:
+            if self.flatten is not None:
+                items = [self.flatten(self.space, o) for o in items]
+            # One cast for the batch, as numpy's astype(float32): float32 input is copied bit
+            # for bit.
+            batch = np.asarray(items, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise EnvFailure(stage=stage, type="BadObservation", message=f"observations that do not fit {self.space}: {e}")
+        if batch.size != len(items) * self.dim:
+            raise EnvFailure(
+                stage=stage,
+                type="BadObservation",
+                message=f"an observation of {batch.size // max(len(items), 1)} values, but {self.space} has {self.dim}",
+            )
+        return batch.tobytes()
 
 
 class Actions:
@@ -174,7 +175,7 @@ class Actions:
         flat = np.frombuffer(payload, dtype=self.dtype)
         if self.kind == "discrete":
             start = self.start
-            return [int(a) + start for a in flat.tolist()]
+            return flat.tolist() if start == 0 else [a + start for a in flat.tolist()]
         rows = flat.reshape(num_envs, self.width)
         if self.kind == "box":
             dtype = self.space.dtype
@@ -266,9 +267,36 @@ def make_envs(request):
     return np, spaces, envs
 
 
+class Frames:
+    """Requests from Rust, read with as few system calls as possible (one per request when
+    the whole frame is in the pipe, as it is once Rust's single write lands)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buf = b""
+
+    def next(self):
+        buf = self.buf
+        while len(buf) < HEADER.size:
+            buf += self._read(1 << 16)
+        tag, length = HEADER.unpack_from(buf)
+        end = HEADER.size + length
+        while len(buf) < end:
+            buf += self._read(max(1 << 16, end - len(buf)))
+        self.buf = buf[end:]
+        return tag, buf[HEADER.size:end]
+
+    def _read(self, n):
+        chunk = os.read(self.fd, n)
+        if not chunk:
+            raise EOFError
+        return chunk
+
+
 def serve(rfd, wfd):
-    tag, length = HEADER.unpack(read_exact(rfd, HEADER.size))
-    request = json.loads(read_exact(rfd, length))
+    frames = Frames(rfd)
+    tag, payload = frames.next()
+    request = json.loads(payload)
     np, spaces, envs = make_envs(request)
     n = len(envs)
     observations = Observations(envs[0].observation_space, np, spaces)
@@ -279,21 +307,19 @@ def serve(rfd, wfd):
     autoreset = bool(request.get("autoreset", True))
     reply(wfd, 0, json.dumps({"observation": observations.description, "action": actions.description}).encode())
 
-    dim = observations.dim
-    obs = np.zeros((n, dim), dtype=np.float32)
-    rewards = np.zeros(n, dtype=np.float64)
-    terminated = np.zeros(n, dtype=np.uint8)
-    truncated = np.zeros(n, dtype=np.uint8)
-    final = np.zeros(dim, dtype=np.float32)
-    put = observations.put
+    rows = observations.rows
+    pack_rewards = struct.Struct(f"<{n}d").pack
     while True:
         try:
-            tag, length = HEADER.unpack(read_exact(rfd, HEADER.size))
-            payload = read_exact(rfd, length) if length else b""
+            tag, payload = frames.next()
         except EOFError:
             return
         if tag == ord("S"):
             acts = actions.split(payload, n)
+            obs = [None] * n
+            rewards = [0.0] * n
+            terminated = bytearray(n)
+            truncated = bytearray(n)
             finals = []
             for i in range(n):
                 env = envs[i]
@@ -302,29 +328,34 @@ def serve(rfd, wfd):
                 except Exception as e:
                     raise EnvFailure(**exception_fields("step", e, i))
                 rewards[i] = r
-                terminated[i] = te
-                truncated[i] = tr
-                if (te or tr) and autoreset:
-                    put(final, o)
-                    finals.append(final.tobytes())
-                    try:
-                        o, _ = env.reset()
-                    except Exception as e:
-                        raise EnvFailure(**exception_fields("reset", e, i))
-                elif te or tr:
-                    put(final, o)
-                    finals.append(final.tobytes())
-                put(obs[i], o)
-            reply(wfd, 0, obs.tobytes(), rewards.tobytes(), terminated.tobytes(), truncated.tobytes(), *finals)
+                if te or tr:
+                    terminated[i] = bool(te)
+                    truncated[i] = bool(tr)
+                    finals.append(o)
+                    if autoreset:
+                        try:
+                            o, _ = env.reset()
+                        except Exception as e:
+                            raise EnvFailure(**exception_fields("reset", e, i))
+                obs[i] = o
+            try:
+                rewards = pack_rewards(*rewards)
+            except struct.error as e:
+                raise EnvFailure(stage="step", type="BadReward", message=f"a reward that is not a number: {e}")
+            parts = [rows(obs, "step"), rewards, bytes(terminated), bytes(truncated)]
+            if finals:
+                parts.append(rows(finals, "step"))
+            reply(wfd, 0, *parts)
         elif tag == ord("R"):
             has_seed, seed = struct.unpack("<BQ", payload)
+            obs = []
             for i, env in enumerate(envs):
                 try:
                     o, _ = env.reset(seed=(seed + i) % (1 << 64) if has_seed else None)
                 except Exception as e:
                     raise EnvFailure(**exception_fields("reset", e, i))
-                put(obs[i], o)
-            reply(wfd, 0, obs.tobytes())
+                obs.append(o)
+            reply(wfd, 0, rows(obs, "reset"))
         elif tag == ord("Q"):
             for env in envs:
                 try:
