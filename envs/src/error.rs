@@ -45,6 +45,13 @@ pub enum EnvError {
     Backend(String),
     /// A Python env (through the bridge) failed: its message names the env and quotes
     /// Python's exception.
+    /// Boxed: the variant is large and `EnvError` travels in many `Result`s.
     #[error(transparent)]
-    Python(#[from] PythonEnvError),
+    Python(Box<PythonEnvError>),
+}
+
+impl From<PythonEnvError> for EnvError {
+    fn from(e: PythonEnvError) -> Self {
+        EnvError::Python(Box::new(e))
+    }
 }

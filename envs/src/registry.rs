@@ -173,7 +173,7 @@ pub(crate) fn unknown_anywhere(id: &str, e: PythonEnvError) -> EnvError {
             format!("and Gymnasium's registry could not be asked: {e}")
         }
         // Gymnasium has the id; what went wrong making it is the error.
-        other => return other.into(),
+        other => return EnvError::from(other),
     };
     EnvError::UnknownEnv {
         id: id.to_string(),

@@ -315,7 +315,7 @@ impl PythonVectorEnv {
         sent?;
         let (n, d) = (self.num_envs, self.obs_dim);
         let fixed = n * d * 4 + n * 8 + 2 * n;
-        if self.reply.len() < fixed || (self.reply.len() - fixed) % (d * 4).max(1) != 0 {
+        if self.reply.len() < fixed || !(self.reply.len() - fixed).is_multiple_of((d * 4).max(1)) {
             return Err(self.protocol(format!(
                 "a step reply of {} bytes for {n} envs of {d} observation values",
                 self.reply.len()
