@@ -25,6 +25,11 @@ pub trait Env: Send {
     /// Starts an episode. `Some(seed)` reseeds the env's generator as Gymnasium's
     /// `reset(seed=...)`; `None` continues its stream.
     fn reset(&mut self, seed: Option<u64>) -> &[f32];
+    /// Like [`Env::reset`], but an env that can fail (a Python env that raises) returns
+    /// the error instead of logging it.
+    fn try_reset(&mut self, seed: Option<u64>) -> Result<&[f32], EnvError> {
+        Ok(self.reset(seed))
+    }
     /// Applies one action. Stepping after `terminated` or `truncated` without a reset is
     /// allowed but meaningless, as in Gymnasium.
     ///
@@ -85,6 +90,9 @@ impl<E: Env + ?Sized> Env for Box<E> {
     #[inline]
     fn reset(&mut self, seed: Option<u64>) -> &[f32] {
         (**self).reset(seed)
+    }
+    fn try_reset(&mut self, seed: Option<u64>) -> Result<&[f32], EnvError> {
+        (**self).try_reset(seed)
     }
     #[inline]
     fn step(&mut self, action: Action<'_>) -> Step<'_> {

@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::python::PythonEnvError;
+
 /// What can go wrong making, driving or replaying an env.
 #[derive(Debug, Error)]
 pub enum EnvError {
@@ -41,4 +43,15 @@ pub enum EnvError {
     /// An external env backend (such as the gym-rs adapter's worker thread) failed.
     #[error("env backend failed: {0}")]
     Backend(String),
+    /// A Python env (through the bridge) failed: its message names the env and quotes
+    /// Python's exception.
+    /// Boxed: the variant is large and `EnvError` travels in many `Result`s.
+    #[error(transparent)]
+    Python(Box<PythonEnvError>),
+}
+
+impl From<PythonEnvError> for EnvError {
+    fn from(e: PythonEnvError) -> Self {
+        EnvError::Python(Box::new(e))
+    }
 }

@@ -8,6 +8,9 @@
 //! - [`VectorEnv`] steps N envs together with same-step auto-reset.
 //! - [`Env::snapshot`] / [`Env::restore`] and [`VectorEnv::state`] /
 //!   [`VectorEnv::set_state`] save envs mid-episode for checkpoints, exactly.
+//! - [`python`] runs Python Gymnasium envs (`gymnasium:<id>`, `file.py:Class`,
+//!   `package.module:Class`, or a plain id no native env has) in a Python process per
+//!   worker; [`make_with_config`] and [`VectorEnv::make_with_config`] pass `env_config`.
 //! - [`recording`] replays Gymnasium recordings (`.jsonl`) against the native envs.
 //! - With the `gym-rs` feature, `gym_rs::GymRsEnv` adapts envs from the gym-rs crate
 //!   (see the crate README for why native envs are the default).
@@ -19,6 +22,7 @@ mod env;
 mod error;
 #[cfg(feature = "gym-rs")]
 pub mod gym_rs;
+pub mod python;
 pub mod recording;
 mod registry;
 mod rng;
@@ -29,9 +33,11 @@ mod vector_env;
 
 pub use env::{Env, Step};
 pub use error::EnvError;
+pub use python::EnvConfig;
 pub use recording::{replay_file, Mismatch, RecordingError, ReplayReport};
 pub use registry::{
-    make, make_with_max_steps, register, register_with_max_steps, registered_ids, spec, EnvSpec,
+    make, make_with_config, make_with_max_steps, register, register_with_max_steps, registered_ids,
+    spec, EnvSpec,
 };
 pub use rng::EnvRng;
 pub use snapshot::EnvSnapshot;

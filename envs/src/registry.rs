@@ -1,9 +1,12 @@
 //! Envs by id, as Gymnasium's `gym.make` / `gym.register`.
 
 use crate::classic_control::{Acrobot, CartPole, ContinuousMountainCar, MountainCar, Pendulum};
+use crate::python::{
+    python_interpreter, EnvConfig, PythonEnv, PythonEnvError, PythonEnvSpec, PythonEnvTarget,
+};
 use crate::{Env, EnvError, TimeLimit};
-use parking_lot::RwLock;
-use std::collections::BTreeMap;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock};
 
 /// Builds an env; the argument is the time limit to wrap it in (`None`: no wrapper).
@@ -21,7 +24,7 @@ pub struct EnvSpec {
 }
 
 #[derive(Clone)]
-struct Entry {
+pub(crate) struct Entry {
     spec: EnvSpec,
     factory: Factory,
 }
@@ -93,9 +96,89 @@ fn lookup(id: &str) -> Result<Entry, EnvError> {
 }
 
 /// Builds the env registered as `id`, with its default time limit (as `gym.make(id)`).
+/// Python env strings and ids no native env has are made in Python, as
+/// [`make_with_config`] with an empty `env_config`.
 pub fn make(id: &str) -> Result<Box<dyn Env>, EnvError> {
-    let entry = lookup(id)?;
-    Ok((entry.factory)(entry.spec.max_episode_steps))
+    make_with_config(id, &EnvConfig::new())
+}
+
+/// Builds the env named by `id` with RLlib's `env_config`: a native env by id (which
+/// ignores `env_config`), or a Python env (see [`crate::python`]): `gymnasium:<id>`,
+/// `path/to/file.py:ClassName`, `package.module:ClassName`, or an id no native env has,
+/// which falls back to Gymnasium's registry.
+pub fn make_with_config(id: &str, env_config: &EnvConfig) -> Result<Box<dyn Env>, EnvError> {
+    match resolve(id, env_config)? {
+        Resolved::Native(entry) => Ok((entry.factory)(entry.spec.max_episode_steps)),
+        Resolved::Python(spec) => {
+            let fallback = matches!(spec.target, PythonEnvTarget::Gymnasium { .. })
+                && PythonEnvTarget::parse(id).ok().flatten().is_none();
+            match PythonEnv::new(&spec) {
+                Ok(env) => Ok(Box::new(env)),
+                Err(e) if fallback => Err(unknown_anywhere(id, e)),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// How an env string is made.
+pub(crate) enum Resolved {
+    /// A native env of the registry.
+    Native(Entry),
+    /// A Python env through the bridge.
+    Python(PythonEnvSpec),
+}
+
+/// Ids whose fallback to Gymnasium was announced already (once per process is enough).
+static ANNOUNCED: LazyLock<Mutex<BTreeSet<String>>> = LazyLock::new(Default::default);
+
+/// Decides between a native env and a Python one; a plain id that no native env has falls
+/// back to Gymnasium's registry, with one log line saying so.
+pub(crate) fn resolve(id: &str, env_config: &EnvConfig) -> Result<Resolved, EnvError> {
+    let target = match PythonEnvTarget::parse(id)? {
+        Some(target) => target,
+        None => match lookup(id) {
+            Ok(entry) => {
+                if !env_config.is_empty() {
+                    tracing::warn!("env '{id}' is native and ignores env_config");
+                }
+                return Ok(Resolved::Native(entry));
+            }
+            Err(EnvError::UnknownEnv { .. }) => {
+                if ANNOUNCED.lock().insert(id.to_string()) {
+                    tracing::info!(
+                        "no native env '{id}'; making it from Gymnasium's registry in Python"
+                    );
+                }
+                PythonEnvTarget::Gymnasium { id: id.to_string() }
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    Ok(Resolved::Python(PythonEnvSpec {
+        env: id.to_string(),
+        target,
+        env_config: env_config.clone(),
+        python: python_interpreter(),
+    }))
+}
+
+/// The error for a plain id that neither the native registry nor Gymnasium's has (or whose
+/// Gymnasium fallback could not run): the native ids, and why Gymnasium did not help.
+pub(crate) fn unknown_anywhere(id: &str, e: PythonEnvError) -> EnvError {
+    let native = registered_ids().join(", ");
+    let why = match e {
+        PythonEnvError::NotFound { .. } => format!("nor has Gymnasium's registry an env '{id}'"),
+        e @ (PythonEnvError::Interpreter { .. } | PythonEnvError::MissingPackage { .. }) => {
+            format!("and Gymnasium's registry could not be asked: {e}")
+        }
+        // Gymnasium has the id; what went wrong making it is the error.
+        other => return EnvError::from(other),
+    };
+    EnvError::UnknownEnv {
+        id: id.to_string(),
+        known: format!("{native}; {why}"),
+    }
 }
 
 /// Builds the env registered as `id` truncated at `max_episode_steps` instead of its

@@ -1,5 +1,7 @@
 //! N envs stepped together, with the batch layout a batched policy wants.
 
+use crate::python::{EnvConfig, PythonActions, PythonStepOut, PythonVectorEnv};
+use crate::registry::{resolve, unknown_anywhere, Resolved};
 use crate::{Action, Env, EnvError, EnvSnapshot, Space};
 use serde::{Deserialize, Serialize};
 
@@ -86,8 +88,14 @@ pub struct VectorEnvState {
 ///
 /// Generic over the env type: `VectorEnv<TimeLimit<CartPole>>` steps without virtual
 /// calls, the default `VectorEnv<Box<dyn Env>>` takes any registered env.
+///
+/// Python envs ([`VectorEnv::make_with_config`] with a Python env string) live in one
+/// Python process instead, which applies the same auto-reset rule and steps every copy in
+/// one round trip; such a vector env has no Rust `envs()` and cannot snapshot its envs.
 pub struct VectorEnv<E = Box<dyn Env>> {
     envs: Vec<E>,
+    num_envs: usize,
+    python: Option<PythonVectorEnv>,
     obs_dim: usize,
     observation_space: Space,
     action_space: Space,
@@ -106,10 +114,46 @@ pub struct VectorEnv<E = Box<dyn Env>> {
 impl VectorEnv<Box<dyn Env>> {
     /// `num_envs` envs made by id from the registry (see [`crate::make`]).
     pub fn make(id: &str, num_envs: usize) -> Result<Self, EnvError> {
-        let envs = (0..num_envs)
-            .map(|_| crate::make(id))
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::new(envs)
+        Self::make_with_config(id, num_envs, &EnvConfig::new())
+    }
+
+    /// `num_envs` envs named by `id` with RLlib's `env_config` (see
+    /// [`crate::make_with_config`]); Python envs all live in one Python process.
+    pub fn make_with_config(
+        id: &str,
+        num_envs: usize,
+        env_config: &EnvConfig,
+    ) -> Result<Self, EnvError> {
+        match resolve(id, env_config)? {
+            Resolved::Native(_) => {
+                let envs = (0..num_envs)
+                    .map(|_| crate::make(id))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Self::new(envs)
+            }
+            Resolved::Python(spec) => {
+                if num_envs == 0 {
+                    return Err(EnvError::VectorEnv("no envs given".into()));
+                }
+                let fallback = crate::python::PythonEnvTarget::parse(id)
+                    .ok()
+                    .flatten()
+                    .is_none();
+                let python = match PythonVectorEnv::spawn(&spec, num_envs, true) {
+                    Ok(p) => p,
+                    Err(e) if fallback => return Err(unknown_anywhere(id, e)),
+                    Err(e) => return Err(e.into()),
+                };
+                let mut v = Self::with_spaces(
+                    Vec::new(),
+                    num_envs,
+                    python.observation_space().clone(),
+                    python.action_space().clone(),
+                );
+                v.python = Some(python);
+                Ok(v)
+            }
+        }
     }
 }
 
@@ -129,9 +173,15 @@ impl<E: Env> VectorEnv<E> {
             )));
         }
         let n = envs.len();
+        Ok(Self::with_spaces(envs, n, observation_space, action_space))
+    }
+
+    fn with_spaces(envs: Vec<E>, n: usize, observation_space: Space, action_space: Space) -> Self {
         let obs_dim = observation_space.flat_dim();
-        Ok(Self {
+        Self {
             envs,
+            num_envs: n,
+            python: None,
             obs_dim,
             observation_space,
             action_space,
@@ -149,7 +199,7 @@ impl<E: Env> VectorEnv<E> {
                 };
                 n
             ],
-        })
+        }
     }
 
     /// `num_envs` envs built by `f(i)`.
@@ -159,7 +209,19 @@ impl<E: Env> VectorEnv<E> {
 
     /// How many envs step together.
     pub fn num_envs(&self) -> usize {
-        self.envs.len()
+        self.num_envs
+    }
+
+    /// Whether [`VectorEnv::state`] captures the envs themselves, so that
+    /// [`VectorEnv::set_state`] continues them exactly (false for Python envs, whose
+    /// internal state stays in Python).
+    pub fn snapshots_envs(&self) -> bool {
+        self.python.is_none()
+    }
+
+    /// The id of the Python process hosting the envs, if they are Python envs.
+    pub fn python_pid(&self) -> Option<u32> {
+        self.python.as_ref().map(PythonVectorEnv::pid)
     }
 
     /// Length of one env's flattened observation.
@@ -177,7 +239,7 @@ impl<E: Env> VectorEnv<E> {
         &self.action_space
     }
 
-    /// The envs, e.g. to read their state.
+    /// The envs, e.g. to read their state (empty for Python envs).
     pub fn envs(&self) -> &[E] {
         &self.envs
     }
@@ -189,10 +251,23 @@ impl<E: Env> VectorEnv<E> {
 
     /// Resets every env: `Some(seed)` seeds env `i` with `seed + i` (wrapping), `None`
     /// continues each env's stream. Returns the batch of first observations.
+    /// An env that fails to reset (a Python env that raises) logs the error; use
+    /// [`VectorEnv::try_reset`] to get it.
     pub fn reset(&mut self, seed: Option<u64>) -> &[f32] {
+        if let Err(e) = self.try_reset(seed) {
+            tracing::error!("{e}");
+        }
+        &self.obs
+    }
+
+    /// Like [`VectorEnv::reset`], but returns the error of an env that fails to reset.
+    pub fn try_reset(&mut self, seed: Option<u64>) -> Result<&[f32], EnvError> {
         let d = self.obs_dim;
+        if let Some(python) = &mut self.python {
+            python.reset(seed, &mut self.obs)?;
+        }
         for (i, env) in self.envs.iter_mut().enumerate() {
-            let o = env.reset(seed.map(|s| s.wrapping_add(i as u64)));
+            let o = env.try_reset(seed.map(|s| s.wrapping_add(i as u64)))?;
             copy_row(&mut self.obs[i * d..(i + 1) * d], o);
         }
         self.rewards.fill(0.0);
@@ -200,7 +275,7 @@ impl<E: Env> VectorEnv<E> {
         self.truncated.fill(false);
         self.returns.fill(0.0);
         self.lengths.fill(0);
-        &self.obs
+        Ok(&self.obs)
     }
 
     /// Steps every env with its action (`actions[i]` for env `i`). The actions are all
@@ -209,6 +284,30 @@ impl<E: Env> VectorEnv<E> {
         self.check_count(actions.len(), 1)?;
         if let Some(bad) = actions.iter().find(|a| !self.action_space.accepts(**a)) {
             return Err(self.invalid(*bad));
+        }
+        if self.python.is_some() {
+            return match self.action_space {
+                Space::Discrete(_) => {
+                    let idx: Vec<usize> = actions
+                        .iter()
+                        .map(|a| match a {
+                            Action::Discrete(i) => *i,
+                            Action::Continuous(_) => 0,
+                        })
+                        .collect();
+                    self.step_python(PythonActions::Discrete(&idx))
+                }
+                Space::Box { .. } => {
+                    let flat: Vec<f32> = actions
+                        .iter()
+                        .flat_map(|a| match a {
+                            Action::Continuous(x) => x.to_vec(),
+                            Action::Discrete(_) => Vec::new(),
+                        })
+                        .collect();
+                    self.step_python(PythonActions::Continuous(&flat))
+                }
+            };
         }
         Ok(self.step_with(|i| actions[i]))
     }
@@ -223,6 +322,9 @@ impl<E: Env> VectorEnv<E> {
         if let Some(&bad) = actions.iter().find(|&&a| a >= n) {
             return Err(self.invalid(Action::Discrete(bad)));
         }
+        if self.python.is_some() {
+            return self.step_python(PythonActions::Discrete(actions));
+        }
         Ok(self.step_with(|i| Action::Discrete(actions[i])))
     }
 
@@ -233,6 +335,9 @@ impl<E: Env> VectorEnv<E> {
         self.check_count(actions.len(), k)?;
         if let Space::Discrete(_) = self.action_space {
             return Err(self.invalid(Action::Continuous(&actions[..k.min(actions.len())])));
+        }
+        if self.python.is_some() {
+            return self.step_python(PythonActions::Continuous(actions));
         }
         Ok(self.step_with(|i| Action::Continuous(&actions[i * k..(i + 1) * k])))
     }
@@ -252,7 +357,8 @@ impl<E: Env> VectorEnv<E> {
     }
 
     /// Snapshots every env and per-env buffer (between steps); fails if an env cannot
-    /// snapshot itself.
+    /// snapshot itself. For Python envs only the buffers are kept (`envs` is empty): see
+    /// [`VectorEnv::snapshots_envs`].
     pub fn state(&self) -> Result<VectorEnvState, EnvError> {
         Ok(VectorEnvState {
             envs: self
@@ -275,6 +381,9 @@ impl<E: Env> VectorEnv<E> {
     /// envs of the same kind and observation size; on any error the vector env is left
     /// as it was.
     pub fn set_state(&mut self, state: &VectorEnvState) -> Result<(), EnvError> {
+        if self.python.is_some() {
+            return Err(EnvError::StateUnsupported);
+        }
         let n = self.envs.len();
         let rows = n * self.obs_dim;
         let lengths = [
@@ -324,7 +433,7 @@ impl<E: Env> VectorEnv<E> {
     }
 
     fn check_count(&self, got: usize, per_env: usize) -> Result<(), EnvError> {
-        let expected = self.envs.len() * per_env;
+        let expected = self.num_envs * per_env;
         if got == expected {
             Ok(())
         } else {
@@ -338,6 +447,41 @@ impl<E: Env> VectorEnv<E> {
             action: format!("{action:?}"),
             space: format!("{:?}", self.action_space),
         }
+    }
+
+    /// One round trip to the Python process; it auto-resets as [`VectorEnv::step_with`].
+    fn step_python(&mut self, actions: PythonActions<'_>) -> Result<VectorStep<'_>, EnvError> {
+        let Some(python) = &mut self.python else {
+            return Err(EnvError::VectorEnv("not a Python vector env".into()));
+        };
+        python.step(
+            actions,
+            PythonStepOut {
+                obs: &mut self.obs,
+                final_obs: &mut self.final_obs,
+                rewards: &mut self.rewards,
+                terminated: &mut self.terminated,
+                truncated: &mut self.truncated,
+            },
+        )?;
+        for i in 0..self.num_envs {
+            self.returns[i] += self.rewards[i];
+            self.lengths[i] += 1;
+            if self.terminated[i] || self.truncated[i] {
+                self.finished[i] = EpisodeStats {
+                    episode_return: self.returns[i],
+                    length: self.lengths[i],
+                };
+                self.returns[i] = 0.0;
+                self.lengths[i] = 0;
+            }
+        }
+        Ok(VectorStep {
+            obs: &self.obs,
+            rewards: &self.rewards,
+            terminated: &self.terminated,
+            truncated: &self.truncated,
+        })
     }
 
     #[inline(always)]

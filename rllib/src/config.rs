@@ -42,8 +42,13 @@ pub enum FilterKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainerConfig {
-    /// Env id, as registered in `envs`.
+    /// Env id, as registered in `envs`, or a Python env: `gymnasium:<id>`,
+    /// `path/to/file.py:ClassName`, `package.module:ClassName`.
     pub env: String,
+    /// RLlib's `env_config`: `gymnasium.make`'s keyword arguments, or the dict a user's
+    /// Python env class is constructed with (native envs ignore it).
+    #[serde(default)]
+    pub env_config: serde_json::Map<String, Value>,
     /// Number of remote rollout workers (0: the local worker samples).
     pub num_workers: usize,
     /// Envs each worker steps together as one vector env.
@@ -257,6 +262,7 @@ const EXPERIMENT_KEYS: &[&str] = &[
 pub fn defaults(algorithm: Algorithm) -> Value {
     let mut d = json!({
         "env": "",
+        "env_config": {},
         "num_workers": 2,
         "num_envs_per_worker": 1,
         "rollout_fragment_length": 200,

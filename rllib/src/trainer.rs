@@ -135,7 +135,7 @@ impl Trainer {
                 .unwrap_or(0)
         });
         tch::set_num_threads(i32::try_from(config.num_threads_per_worker).unwrap_or(i32::MAX));
-        let probe = envs::make(&config.env)?;
+        let probe = envs::make_with_config(&config.env, &config.env_config)?;
         let obs_space = probe.observation_space().clone();
         let action_space = probe.action_space().clone();
         drop(probe);
@@ -429,12 +429,12 @@ impl Trainer {
     /// mean return (deterministic actions unless `explore`).
     pub fn evaluate(&self, episodes: usize, explore: bool) -> Result<EvaluationResult> {
         use rand::SeedableRng;
-        let mut env = envs::make(&self.config.env)?;
+        let mut env = envs::make_with_config(&self.config.env, &self.config.env_config)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ 0xe7a1);
         let (mut total_r, mut total_len) = (0.0, 0usize);
         for ep in 0..episodes {
             let mut obs = env
-                .reset(Some(self.seed.wrapping_add(1_000_000 + ep as u64)))
+                .try_reset(Some(self.seed.wrapping_add(1_000_000 + ep as u64)))?
                 .to_vec();
             loop {
                 let mut a = self.compute_action_with(&obs, explore, &mut rng)?;
@@ -448,7 +448,7 @@ impl Trainer {
                     envs::Space::Discrete(_) => envs::Action::Discrete(a[0] as usize),
                     envs::Space::Box { .. } => envs::Action::Continuous(&a),
                 };
-                let step = env.step(action);
+                let step = env.try_step(action)?;
                 total_r += step.reward;
                 total_len += 1;
                 let done = step.terminated || step.truncated;

@@ -169,10 +169,24 @@ fn trial_dir(exp_dir: &Path, exp: &Experiment, seed: u64) -> PathBuf {
             format!("_{key}={val}")
         })
         .collect();
-    let base = format!(
-        "{}_{}{grid}_seed{}_{}",
-        exp.run, exp.config.env, seed, stamp
-    );
+    // A Python env string may hold a path and ':' (`envs/grid.py:GridWorld`): only its
+    // last component, in characters safe in a file name, names the trial.
+    let env: String = exp
+        .config
+        .env
+        .rsplit('/')
+        .next()
+        .unwrap_or(&exp.config.env)
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = format!("{}_{env}{grid}_seed{}_{}", exp.run, seed, stamp);
     let mut dir = exp_dir.join(&base);
     let mut i = 1;
     while dir.exists() {

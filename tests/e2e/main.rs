@@ -9,5 +9,6 @@ mod checkpoints;
 mod cluster;
 mod dashboard;
 mod env_check;
+mod python_envs;
 mod train;
 mod workers;

@@ -4,6 +4,7 @@ mod harness;
 
 #[cfg(feature = "gym-rs")]
 mod gym_rs;
+mod python_env;
 mod recording;
 mod registry;
 mod reset;

@@ -123,7 +123,8 @@ pub fn train(a: TrainArgs) -> Result<ExitCode, Failure> {
     // Every trial's env is checked before the first trial starts, so a bad value in a grid
     // search fails before anything is written.
     for exp in &exps {
-        envs::make(&exp.config.env).map_err(RllibError::from)?;
+        envs::make_with_config(&exp.config.env, &exp.config.env_config)
+            .map_err(RllibError::from)?;
     }
     let mut summaries = Vec::new();
     for exp in &exps {

@@ -21,6 +21,10 @@ use crate::policy::{ActionDistKind, TorchPolicy, Weights};
 pub struct WorkerConfig {
     /// Env id.
     pub env: String,
+    /// `env_config` for the env's constructor (Python envs), as JSON text: the runtime's
+    /// binary encoding cannot carry a free-form JSON value.
+    #[serde(default)]
+    pub env_config: String,
     /// Envs in the worker's vector env.
     pub num_envs: usize,
     /// Steps per env in one fragment.
@@ -57,6 +61,7 @@ impl WorkerConfig {
     pub fn from_trainer(c: &TrainerConfig, seed: u64, index: usize) -> Self {
         WorkerConfig {
             env: c.env.clone(),
+            env_config: serde_json::Value::Object(c.env_config.clone()).to_string(),
             num_envs: c.num_envs_per_worker,
             rollout_fragment_length: c.rollout_fragment_length,
             batch_mode: c.batch_mode,
@@ -152,10 +157,21 @@ impl RolloutWorker {
     /// Makes the envs and a policy copy (on the CPU), and resets the envs.
     pub fn new(cfg: WorkerConfig) -> Result<RolloutWorker> {
         tch::set_num_threads(i32::try_from(cfg.num_threads).unwrap_or(i32::MAX));
+        let env_config: envs::EnvConfig = if cfg.env_config.is_empty() {
+            envs::EnvConfig::new()
+        } else {
+            serde_json::from_str(&cfg.env_config).map_err(|e| {
+                crate::error::RllibError::Mismatch {
+                    what: "env_config of the worker config",
+                    expected: "a JSON object".into(),
+                    got: e.to_string(),
+                }
+            })?
+        };
         let mut env = match super::fault_injection::panic_after_steps(cfg.index) {
             Some(steps) if !cfg.recreated_worker => {
                 let mut envs = (0..cfg.num_envs)
-                    .map(|_| envs::make(&cfg.env))
+                    .map(|_| envs::make_with_config(&cfg.env, &env_config))
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 let first = envs.remove(0);
                 envs.insert(
@@ -164,7 +180,7 @@ impl RolloutWorker {
                 );
                 VectorEnv::new(envs)?
             }
-            _ => VectorEnv::make(&cfg.env, cfg.num_envs)?,
+            _ => VectorEnv::make_with_config(&cfg.env, cfg.num_envs, &env_config)?,
         };
         let obs_space = env.single_observation_space().clone();
         let action_space = env.single_action_space().clone();
@@ -181,7 +197,7 @@ impl RolloutWorker {
             FilterKind::MeanStdFilter => Some(MeanStdFilter::new(obs_dim)),
         };
         let rng = ChaCha8Rng::seed_from_u64(env_seed(cfg.seed, cfg.index) ^ 0x5eed);
-        let first = env.reset(Some(env_seed(cfg.seed, cfg.index))).to_vec();
+        let first = env.try_reset(Some(env_seed(cfg.seed, cfg.index)))?.to_vec();
         let action_dim = policy.dist.action_dim();
         let n = cfg.num_envs;
         let mut w = RolloutWorker {
@@ -250,7 +266,10 @@ impl RolloutWorker {
         })
     }
 
-    /// Puts the worker back into a checkpointed state.
+    /// Puts the worker back into a checkpointed state. Envs that cannot be snapshotted
+    /// (Python envs) start fresh episodes instead, seeded from the run's seed, the worker
+    /// index and the steps sampled, so a restored run is still reproducible; everything
+    /// else (generator, filter, counters) is restored.
     pub fn restore_state(&mut self, st: &WorkerState) -> Result<()> {
         if st.cur_obs.len() != self.cur_obs.len() || st.open.len() != self.open.len() {
             return Err(crate::error::RllibError::Mismatch {
@@ -259,12 +278,21 @@ impl RolloutWorker {
                 got: st.open.len().to_string(),
             });
         }
-        self.env.set_state(&st.env)?;
         self.rng = st.rng.clone();
         self.filter = st.filter.clone();
-        self.cur_obs = st.cur_obs.clone();
         self.steps_sampled = st.steps_sampled;
-        self.open = st.open.clone();
+        if self.env.snapshots_envs() {
+            self.env.set_state(&st.env)?;
+            self.cur_obs = st.cur_obs.clone();
+            self.open = st.open.clone();
+        } else {
+            let seed = env_seed(self.cfg.seed, self.cfg.index).wrapping_add(st.steps_sampled);
+            self.cur_obs = self.env.try_reset(Some(seed))?.to_vec();
+            self.open = vec![Trajectory::default(); self.cfg.num_envs];
+            for i in 0..self.cfg.num_envs {
+                self.filter_row(i, false);
+            }
+        }
         Ok(())
     }
 
