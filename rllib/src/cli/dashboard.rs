@@ -19,8 +19,8 @@ use rllib::config::Experiment;
 use rllib::tune::TrialObserver;
 use serde_json::Value;
 
-use super::{bad, Failure};
 use super::args::{DashboardArgs, GetArgs, ListArgs, TimelineArgs};
+use super::{bad, Failure};
 
 /// The environment variable naming the dashboard the state commands talk to.
 pub const DASHBOARD_ADDRESS_ENV: &str = "RLLIB_DASHBOARD_ADDRESS";
