@@ -95,6 +95,7 @@ mod actor;
 mod actor_exec;
 mod actor_spec;
 mod args;
+mod blob;
 mod client;
 mod config;
 mod error;

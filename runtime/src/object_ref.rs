@@ -29,7 +29,7 @@ pub(crate) type ReleaseQueue = SegQueue<ObjectId>;
 /// Turns the bytes of a value back into a stored value of the ref's type; a ref carries one
 /// whenever its type is serde (`Data`), so values that arrive as bytes (a worker process's
 /// `put`, or a `get` inside a worker process) can still be read as `T`.
-pub(crate) type Decoder = fn(&crate::value::Blob) -> Result<Arc<dyn Any + Send + Sync>, String>;
+pub(crate) type Decoder = fn(&crate::blob::Blob) -> Result<Arc<dyn Any + Send + Sync>, String>;
 
 /// The shared part of every clone of one ref (nominally `pub` for `ArgSlot`'s sake; the module
 /// is private).

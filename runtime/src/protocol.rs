@@ -436,7 +436,7 @@ pub(crate) fn read_frame<T: DeserializeOwned, R: Read>(r: &mut R) -> io::Result<
     };
     // Byte strings inside the frame (values) keep pointing into it: read once, never copied.
     let buf = bytes::Bytes::from(buf);
-    crate::value::sharing(&buf, || postcard::from_bytes(&buf))
+    crate::blob::sharing(&buf, || postcard::from_bytes(&buf))
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
